@@ -1,0 +1,64 @@
+//! # peerlink-actors
+//!
+//! The actor system of a PeerLink node and the wire protocol it speaks. This crate owns
+//! behaviour; it never opens a socket listener, never declares an HTTP route and never
+//! writes SQL. The node crate (`peerlink`) supplies those through two ports:
+//!
+//! - [`store::Store`]: durable storage (identities, room messages). Every call returns a
+//!   future that completes off the actors' event loops.
+//! - [`registry::Registry`]: the directory through which every message to a user, room or
+//!   session is addressed. [`local_registry::LocalRegistry`] is the single-node version;
+//!   the cluster version implements the same trait over Redis.
+//!
+//! ## How the pieces fit
+//!
+//! ```text
+//!  WebSocket ──► SessionActor ──registry──► RoomActor ──store (group commit)──► DB
+//!                    ▲   │                     │
+//!                    │   └──registry──► PeerActor (one per user: all its sessions)
+//!                    └──────── SessionRef ◄────┘  (fan-out of pre-serialised frames)
+//! ```
+//!
+//! ## Runtime semantics
+//!
+//! - Actors talk only through messages; an actor's mailbox is FIFO for a single sender.
+//! - A panic inside a handler ends that actor's task only (tokio catches it); other actors
+//!   on the same thread go on. A [`room::RoomActor`] that dies this way reports to the
+//!   [`supervisor::NodeSupervisor`] from its `Drop`, which starts a fresh instance with the
+//!   same members; the new instance reloads `last_seq` and recent messages from the store.
+//! - A `message` reaches anyone only after the store has committed it.
+
+pub mod limits;
+pub mod local_registry;
+pub mod metrics;
+pub mod peer;
+pub mod protocol;
+pub mod registry;
+pub mod room;
+pub mod session;
+pub mod store;
+pub mod supervisor;
+
+use std::sync::Arc;
+
+/// Everything an actor of this node needs to reach the rest of the node.
+pub struct NodeContext {
+    /// This node's id, sent to clients in `welcome`.
+    pub node_id: String,
+    /// Where every user, room and session is addressed.
+    pub registry: Arc<dyn registry::Registry>,
+    /// Durable storage; every call completes off the event loop.
+    pub store: Arc<dyn store::Store>,
+    /// Sizes, rates and timings, validated at start.
+    pub limits: limits::Limits,
+    /// Per-user frame budget, shared by all sessions of a user on this node.
+    pub rate: limits::UserRateLimiter,
+    /// Test-only fault injection (`debug_panic` frames); off unless the node is started with
+    /// `PEERLINK_FAULTS=1`.
+    pub faults: bool,
+}
+
+/// Milliseconds since the Unix epoch, UTC.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

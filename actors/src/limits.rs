@@ -1,0 +1,135 @@
+//! Limits on sizes, rates and time, and the token bucket that enforces rates.
+//!
+//! Every number a client can push against lives in [`Limits`], validated by the node at
+//! start. The per-user rate limit is shared by all of a user's sessions on this node.
+
+use crate::protocol::UserId;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Sizes, rates and timings of one node. Defaults are the protocol's.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest text frame in bytes; a larger one closes the connection with 1009.
+    pub max_text_frame: usize,
+    /// Longest chat text, in characters.
+    pub max_text_chars: usize,
+    /// Largest file data per binary frame (plus a 24-byte header).
+    pub chunk_size: u64,
+    /// Bytes a sender may have in flight, unacknowledged.
+    pub window: u64,
+    /// Largest file a transfer or upload may carry.
+    pub max_file_size: u64,
+    /// Sustained frames per second per user.
+    pub rate_per_sec: f64,
+    /// Frames a user may send in a burst above the sustained rate.
+    pub rate_burst: f64,
+    /// Messages each room keeps in memory for `join` with `since`.
+    pub room_backlog: usize,
+    /// Largest `limit` a `history` request may ask for.
+    pub max_history: usize,
+    /// Bytes queued for a slow client before the node drops the connection.
+    pub max_outbound_queue: usize,
+    /// The node pings a connection this often.
+    pub heartbeat_interval: Duration,
+    /// A connection silent this long is closed.
+    pub client_timeout: Duration,
+    /// A token stays valid this long after its user's last activity.
+    pub session_ttl: Duration,
+    /// Rooms a single session may be in at once.
+    pub max_rooms_per_session: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_text_frame: 64 * 1024,
+            max_text_chars: 4000,
+            chunk_size: 256 * 1024,
+            window: 4 * 1024 * 1024,
+            max_file_size: 1024 * 1024 * 1024,
+            rate_per_sec: 20.0,
+            rate_burst: 40.0,
+            room_backlog: 1000,
+            max_history: 200,
+            max_outbound_queue: 4 * 1024 * 1024,
+            heartbeat_interval: Duration::from_secs(15),
+            client_timeout: Duration::from_secs(45),
+            session_ttl: Duration::from_secs(3600),
+            max_rooms_per_session: 100,
+        }
+    }
+}
+
+/// A token bucket: `burst` tokens, refilled at `rate` per second.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    pub fn full(burst: f64, now: Instant) -> Self {
+        TokenBucket { tokens: burst, last: now }
+    }
+
+    /// Takes one token, or says how long until one is available.
+    pub fn take(&mut self, rate: f64, burst: f64, now: Instant) -> Result<(), Duration> {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * rate).min(burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            let missing = 1.0 - self.tokens;
+            Err(Duration::from_secs_f64(missing / rate))
+        }
+    }
+}
+
+/// Per-user buckets shared by every session of the node.
+#[derive(Debug)]
+pub struct UserRateLimiter {
+    rate: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<UserId, TokenBucket>>,
+}
+
+impl UserRateLimiter {
+    pub fn new(rate: f64, burst: f64) -> Self {
+        UserRateLimiter { rate, burst, buckets: Mutex::new(HashMap::new()) }
+    }
+
+    /// Charges one frame to `user`; `Err` carries the wait until the next would pass.
+    pub fn check(&self, user: UserId, now: Instant) -> Result<(), Duration> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Forget full buckets now and then so the map does not grow with every user ever seen.
+        if buckets.len() > 10_000 {
+            let idle = Duration::from_secs_f64(self.burst / self.rate);
+            buckets.retain(|_, b| now.saturating_duration_since(b.last) < idle);
+        }
+        buckets
+            .entry(user)
+            .or_insert_with(|| TokenBucket::full(self.burst, now))
+            .take(self.rate, self.burst, now)
+    }
+
+    /// A bucket for a connection that has no user yet (frames before `welcome`).
+    pub fn anonymous_bucket(&self, now: Instant) -> TokenBucket {
+        TokenBucket::full(self.burst, now)
+    }
+
+    pub fn rate(&self) -> f64 {
+        self.rate
+    }
+
+    pub fn burst(&self) -> f64 {
+        self.burst
+    }
+}
+
+#[cfg(test)]
+#[path = "limits_tests.rs"]
+mod tests;

@@ -1,0 +1,70 @@
+//! `PeerActor`: one user, however many sessions (devices) they have on this node. It is
+//! the address for "send this to user U" and tells rooms when a session of U has gone.
+
+use crate::protocol::{Outbound, RoomName, SessionId, UserId};
+use crate::registry::SessionRef;
+use crate::room::RoomCommand;
+use crate::NodeContext;
+use actix::prelude::*;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Every command a peer takes.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub enum PeerCommand {
+    /// A session of this user said `hello` and got `welcome`.
+    Attach(SessionRef),
+    /// A session of this user ended; it was in `rooms`.
+    Detach { session: SessionId, rooms: Vec<RoomName> },
+    /// A frame for every session of the user, except `except` (the one that caused it).
+    Deliver { out: Outbound, except: Option<SessionId> },
+}
+
+pub struct PeerActor {
+    user: UserId,
+    node: Arc<NodeContext>,
+    sessions: HashMap<SessionId, SessionRef>,
+}
+
+impl PeerActor {
+    pub fn new(user: UserId, node: Arc<NodeContext>) -> Self {
+        PeerActor { user, node, sessions: HashMap::new() }
+    }
+}
+
+impl Actor for PeerActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(usize::MAX);
+    }
+}
+
+impl Handler<PeerCommand> for PeerActor {
+    type Result = ();
+
+    fn handle(&mut self, command: PeerCommand, _ctx: &mut Context<Self>) {
+        match command {
+            PeerCommand::Attach(session) => {
+                self.sessions.insert(session.id, session);
+            }
+            PeerCommand::Detach { session, rooms } => {
+                self.sessions.remove(&session);
+                let user_offline = self.sessions.is_empty();
+                for room in rooms {
+                    if let Err(e) = self.node.registry.send_room(&room, RoomCommand::SessionGone { session, user_offline }) {
+                        log::debug!("user {}: could not tell room {room} that a session ended: {e}", self.user);
+                    }
+                }
+            }
+            PeerCommand::Deliver { out, except } => {
+                for (id, session) in &self.sessions {
+                    if Some(*id) != except {
+                        session.deliver(out.clone());
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! The wire protocol, version 1: frames a client may send ([`client`]), frames the node
+//! sends ([`server`]), the error codes ([`error`]) and the validated value types
+//! ([`values`]). Nothing here knows about actors or sockets, so every rule is unit-tested.
+
+pub mod client;
+pub mod error;
+pub mod server;
+pub mod values;
+
+pub use client::{parse_client_frame, ClientFrame, ParsedFrame};
+pub use error::{ErrorCode, ProtocolError};
+pub use server::{format_time, history_outbound, MessageFrame, Outbound, PresenceStatus, ServerFrame, ServerKind, WelcomeLimits};
+pub use values::{RequestId, RoomName, SessionId, User, UserId};

@@ -1,0 +1,230 @@
+//! Frames the node sends. A frame is serialised once into an [`Outbound`] and the same
+//! bytes are handed to every session that receives it (fan-out never re-serialises).
+
+use super::error::{ErrorCode, ProtocolError};
+use super::values::{RequestId, RoomName, SessionId, User, UserId};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// What a session writes to its socket: a serialised frame, or a close.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    Frame { kind: ServerKind, json: Arc<str> },
+    /// A WebSocket ping (heartbeat).
+    Ping,
+    /// A WebSocket pong answering a client's ping.
+    Pong(Vec<u8>),
+    /// Close the connection with this WebSocket close code and reason.
+    Close { code: u16, reason: String },
+}
+
+/// The `type` of a server frame, for metrics labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerKind {
+    Welcome,
+    Joined,
+    Message,
+    Presence,
+    History,
+    Left,
+    Pong,
+    Error,
+}
+
+impl ServerKind {
+    pub const ALL: [ServerKind; 8] = [
+        ServerKind::Welcome,
+        ServerKind::Joined,
+        ServerKind::Message,
+        ServerKind::Presence,
+        ServerKind::History,
+        ServerKind::Left,
+        ServerKind::Pong,
+        ServerKind::Error,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerKind::Welcome => "welcome",
+            ServerKind::Joined => "joined",
+            ServerKind::Message => "message",
+            ServerKind::Presence => "presence",
+            ServerKind::History => "history",
+            ServerKind::Left => "left",
+            ServerKind::Pong => "pong",
+            ServerKind::Error => "error",
+        }
+    }
+}
+
+/// Sizes a client must respect, sent in `welcome`.
+#[derive(Debug, Clone, Serialize)]
+pub struct WelcomeLimits {
+    pub chunk_size: u64,
+    pub window: u64,
+    pub max_file_size: u64,
+    /// Longest chat text, in characters.
+    pub max_text_chars: usize,
+    /// Largest text frame, in bytes.
+    pub max_frame_bytes: usize,
+}
+
+/// A chat message as clients see it, live or in history.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageFrame {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub room: Option<RoomName>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<UserId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    pub from: User,
+    pub text: Arc<str>,
+    /// RFC 3339, UTC, milliseconds.
+    pub at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub re: Option<RequestId>,
+}
+
+/// Presence of a user in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceStatus {
+    Joined,
+    Left,
+    /// The user's last session in the room ended (disconnected, not a `leave`).
+    Offline,
+}
+
+/// Every frame the node sends.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame<'a> {
+    Welcome {
+        user: &'a User,
+        token: &'a str,
+        session: SessionId,
+        node: &'a str,
+        limits: &'a WelcomeLimits,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        re: Option<&'a str>,
+    },
+    Joined {
+        room: &'a RoomName,
+        members: &'a [User],
+        last_seq: u64,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        truncated: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        re: Option<&'a str>,
+    },
+    Message(&'a MessageFrame),
+    Presence {
+        room: &'a RoomName,
+        user: &'a User,
+        status: PresenceStatus,
+    },
+    Left {
+        room: &'a RoomName,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        re: Option<&'a str>,
+    },
+    Pong {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        re: Option<&'a str>,
+    },
+    Error {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        re: Option<&'a str>,
+        code: ErrorCode,
+        message: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
+    },
+}
+
+impl<'a> ServerFrame<'a> {
+    pub fn kind(&self) -> ServerKind {
+        match self {
+            ServerFrame::Welcome { .. } => ServerKind::Welcome,
+            ServerFrame::Joined { .. } => ServerKind::Joined,
+            ServerFrame::Message(_) => ServerKind::Message,
+            ServerFrame::Presence { .. } => ServerKind::Presence,
+            ServerFrame::Left { .. } => ServerKind::Left,
+            ServerFrame::Pong { .. } => ServerKind::Pong,
+            ServerFrame::Error { .. } => ServerKind::Error,
+        }
+    }
+
+    /// Serialises the frame once, for any number of receivers.
+    pub fn to_outbound(&self) -> Outbound {
+        Outbound::Frame {
+            kind: self.kind(),
+            json: to_json(self).into(),
+        }
+    }
+
+    pub fn error(re: Option<&'a str>, error: &'a ProtocolError) -> ServerFrame<'a> {
+        ServerFrame::Error {
+            re,
+            code: error.code,
+            message: &error.message,
+            retry_after_ms: error.retry_after_ms,
+        }
+    }
+}
+
+/// A `history` reply. `messages` are `message` frames this node serialised itself (from
+/// [`MessageFrame::to_json`]), spliced in verbatim so history never re-serialises them.
+pub fn history_outbound<'m>(re: Option<&str>, room: &RoomName, messages: impl Iterator<Item = &'m str>) -> Outbound {
+    let mut json = String::with_capacity(256);
+    json.push_str(r#"{"type":"history","#);
+    if let Some(re) = re {
+        json.push_str(r#""re":"#);
+        json.push_str(&to_json(&re));
+        json.push(',');
+    }
+    json.push_str(r#""room":"#);
+    json.push_str(&to_json(room));
+    json.push_str(r#","messages":["#);
+    for (i, message) in messages.enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        json.push_str(message);
+    }
+    json.push_str("]}");
+    Outbound::Frame { kind: ServerKind::History, json: json.into() }
+}
+
+impl MessageFrame {
+    /// The `message` frame, serialised.
+    pub fn to_outbound(&self) -> Outbound {
+        Outbound::Frame { kind: ServerKind::Message, json: self.to_json().into() }
+    }
+
+    /// The `message` frame as JSON text.
+    pub fn to_json(&self) -> String {
+        to_json(&ServerFrame::Message(self))
+    }
+}
+
+/// Serialises a frame. Every frame type here serialises infallibly (string keys only); the
+/// fallback exists so that a bug becomes an `internal` error frame rather than a panic.
+fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|e| {
+        log::error!("failed to serialise a server frame: {e}");
+        r#"{"type":"error","code":"internal","message":"the node failed to encode a frame"}"#.to_owned()
+    })
+}
+
+/// Formats milliseconds since the epoch as RFC 3339 UTC with milliseconds.
+pub fn format_time(ms: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+#[path = "server_tests.rs"]
+mod tests;

@@ -1,0 +1,131 @@
+//! Validated value types. A value of one of these types has passed the protocol's rules,
+//! so code past the parser never re-checks them.
+
+use super::error::ProtocolError;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::Arc;
+
+/// Longest room name, in characters (protocol: 1–64 of `[A-Za-z0-9_.-]`).
+pub const MAX_ROOM_NAME: usize = 64;
+/// Longest client-chosen request id, in characters.
+pub const MAX_REQUEST_ID: usize = 64;
+/// Longest display name, in characters.
+pub const MAX_USER_NAME: usize = 32;
+
+/// A room's name: 1–64 characters of `[A-Za-z0-9_.-]`. Cheap to clone.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct RoomName(Arc<str>);
+
+impl RoomName {
+    pub fn parse(raw: &str) -> Result<RoomName, ProtocolError> {
+        let valid_chars = raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        if raw.is_empty() || raw.len() > MAX_ROOM_NAME || !valid_chars {
+            return Err(ProtocolError::bad_request(format!(
+                "invalid room name {:?}: use 1-{MAX_ROOM_NAME} characters of A-Z a-z 0-9 _ . -",
+                truncate_for_message(raw)
+            )));
+        }
+        Ok(RoomName(raw.into()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RoomName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A user's id: a UUID, chosen by the node when the identity is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(pub uuid::Uuid);
+
+impl UserId {
+    pub fn new_random() -> Self {
+        UserId(uuid::Uuid::new_v4())
+    }
+
+    pub fn parse(raw: &str) -> Result<UserId, ProtocolError> {
+        uuid::Uuid::parse_str(raw)
+            .map(UserId)
+            .map_err(|_| ProtocolError::bad_request(format!("{:?} is not a user id (a UUID)", truncate_for_message(raw))))
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// One WebSocket connection's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SessionId(pub uuid::Uuid);
+
+impl SessionId {
+    pub fn new_random() -> Self {
+        SessionId(uuid::Uuid::new_v4())
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A user as other users see them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub name: Arc<str>,
+}
+
+/// Checks a display name: 1–32 characters after trimming, no control characters.
+pub fn validate_user_name(raw: &str) -> Result<String, ProtocolError> {
+    let name = raw.trim();
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_USER_NAME || name.chars().any(char::is_control) {
+        return Err(ProtocolError::bad_request(format!(
+            "invalid name {:?}: use 1-{MAX_USER_NAME} characters without control characters",
+            truncate_for_message(raw)
+        )));
+    }
+    Ok(name.to_owned())
+}
+
+/// Checks chat text: not empty, at most `max_chars` characters (Unicode scalar values).
+pub fn validate_text(text: &str, max_chars: usize) -> Result<(), ProtocolError> {
+    if text.trim().is_empty() {
+        return Err(ProtocolError::bad_request("text is empty"));
+    }
+    // Count only as far as needed: a long text is rejected without a full scan.
+    if text.len() > max_chars && text.chars().nth(max_chars).is_some() {
+        return Err(ProtocolError::new(
+            super::ErrorCode::TooLarge,
+            format!("text is longer than {max_chars} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// A client-chosen request id, echoed back as `re`.
+pub type RequestId = Arc<str>;
+
+/// Shortens user input quoted back in an error message.
+pub(crate) fn truncate_for_message(raw: &str) -> String {
+    raw.chars().take(80).collect()
+}
+
+#[cfg(test)]
+#[path = "values_tests.rs"]
+mod tests;

@@ -1,0 +1,424 @@
+//! `RoomActor`: one chat room. It assigns `seq`, has the store commit each message, and
+//! fans a message out only after its commit, in `seq` order, to every session in the room.
+//!
+//! Invariants:
+//! - `seq` is assigned here and nowhere else; there is exactly one live instance per room.
+//! - Members see messages strictly in `seq` order with no gaps: commits may complete in
+//!   any order, so committed messages wait in `committed` until every lower `seq` is out.
+//! - The room keeps its most recent messages (`Limits::room_backlog`) in memory, already
+//!   serialised, to answer `join` with `since` and most `history` requests without the store.
+//! - It never blocks: every store call is a future spawned into the actor's context.
+
+use crate::metrics::METRICS;
+use crate::protocol::{
+    format_time, history_outbound, ErrorCode, MessageFrame, Outbound, PresenceStatus, ProtocolError, RequestId,
+    RoomName, ServerFrame, SessionId, User, UserId,
+};
+use crate::registry::{RoomCrash, SessionRef};
+use crate::store::{RoomSnapshot, StoreError, StoredMessage};
+use crate::{now_ms, NodeContext};
+use actix::prelude::*;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Messages a `join` without `since` replays, so a newcomer sees the conversation.
+pub const DEFAULT_JOIN_BACKLOG: u64 = 50;
+/// How often an unavailable room (its store failed) tries to load again.
+const RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+
+/// A session in a room, and the user it belongs to.
+#[derive(Debug, Clone)]
+pub struct RoomMember {
+    pub session: SessionId,
+    pub user: User,
+}
+
+/// Every command a room takes. Replies go to the session named in the command.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub enum RoomCommand {
+    Join { member: RoomMember, since: Option<u64>, re: Option<RequestId> },
+    Leave { session: SessionId, re: Option<RequestId> },
+    Say { member: RoomMember, text: Arc<str>, re: Option<RequestId> },
+    History { session: SessionId, before: Option<u64>, limit: usize, re: Option<RequestId> },
+    /// The session ended; `user_offline` when it was the user's last session on the node.
+    SessionGone { session: SessionId, user_offline: bool },
+    /// Test-only fault injection: the room panics.
+    Panic,
+}
+
+struct Member {
+    user: User,
+    sink: SessionRef,
+}
+
+/// A committed message waiting for lower `seq`s to go out first.
+struct Committed {
+    message: StoredMessage,
+    sender: SessionId,
+    re: Option<RequestId>,
+}
+
+/// A recent message, serialised once without `re`.
+struct Cached {
+    seq: u64,
+    json: Arc<str>,
+}
+
+pub struct RoomActor {
+    name: RoomName,
+    node: Arc<NodeContext>,
+    members: HashMap<SessionId, Member>,
+    /// Sessions per user in this room; presence changes when a count moves between 0 and 1.
+    sessions_per_user: HashMap<UserId, usize>,
+    /// Highest `seq` handed out.
+    assigned_seq: u64,
+    /// Highest `seq` fanned out; members have seen everything up to here.
+    delivered_seq: u64,
+    committed: BTreeMap<u64, Committed>,
+    recent: VecDeque<Cached>,
+    /// False until the store has answered; commands are refused with `unavailable` then.
+    loaded: bool,
+    /// Set when the room was restarted after a crash: who was in it, what they had seen.
+    inherited: Option<RoomCrash>,
+    /// A room that stops on purpose does not report a crash from `Drop`.
+    stopping_cleanly: bool,
+}
+
+impl RoomActor {
+    pub fn new(name: RoomName, node: Arc<NodeContext>, inherited: Option<RoomCrash>) -> Self {
+        RoomActor {
+            name,
+            node,
+            members: HashMap::new(),
+            sessions_per_user: HashMap::new(),
+            assigned_seq: 0,
+            delivered_seq: 0,
+            committed: BTreeMap::new(),
+            recent: VecDeque::new(),
+            loaded: false,
+            inherited,
+            stopping_cleanly: false,
+        }
+    }
+
+    /// Loads `last_seq` and the recent messages, holding the mailbox until done.
+    fn load(&mut self, ctx: &mut Context<Self>) {
+        let store = self.node.store.clone();
+        let (room, keep) = (self.name.clone(), self.node.limits.room_backlog);
+        ctx.wait(store.load_room(room, keep).into_actor(self).map(|result, room, ctx| match result {
+            Ok(snapshot) => room.on_loaded(snapshot),
+            Err(e) => {
+                log::error!("room {} could not load ({e}); retrying in {RELOAD_INTERVAL:?}", room.name);
+                ctx.run_later(RELOAD_INTERVAL, |room, ctx| room.load(ctx));
+            }
+        }));
+    }
+
+    fn on_loaded(&mut self, snapshot: RoomSnapshot) {
+        self.assigned_seq = snapshot.last_seq;
+        self.delivered_seq = snapshot.last_seq;
+        self.recent = snapshot.recent.iter().map(cache_entry).collect();
+        self.loaded = true;
+        if let Some(crash) = self.inherited.take() {
+            self.adopt(crash, &snapshot);
+        }
+    }
+
+    /// Takes over the members of a crashed instance and sends them what it committed but
+    /// never fanned out.
+    fn adopt(&mut self, crash: RoomCrash, snapshot: &RoomSnapshot) {
+        for member in crash.members {
+            if let Some(sink) = self.node.registry.session(member.session) {
+                *self.sessions_per_user.entry(member.user.id).or_default() += 1;
+                self.members.insert(member.session, Member { user: member.user, sink });
+            }
+        }
+        let missed: Vec<Arc<str>> = self
+            .recent
+            .iter()
+            .filter(|m| m.seq > crash.delivered_seq)
+            .map(|m| m.json.clone())
+            .collect();
+        for json in missed {
+            self.broadcast(&Outbound::Frame { kind: crate::protocol::ServerKind::Message, json }, None);
+        }
+        log::info!(
+            "room {} restarted with {} sessions at seq {}",
+            self.name,
+            self.members.len(),
+            snapshot.last_seq
+        );
+        self.size_changed();
+    }
+
+    fn size_changed(&self) {
+        self.node.registry.room_size_changed(&self.name, self.members.len());
+    }
+
+    fn broadcast(&self, out: &Outbound, except: Option<SessionId>) {
+        for (id, member) in &self.members {
+            if Some(*id) != except {
+                member.sink.deliver(out.clone());
+            }
+        }
+    }
+
+    fn reply(&self, session: SessionId, out: Outbound) {
+        match self.members.get(&session) {
+            Some(member) => {
+                member.sink.deliver(out);
+            }
+            None => {
+                self.node.registry.send_session(session, out);
+            }
+        }
+    }
+
+    fn reply_error(&self, session: SessionId, re: Option<&str>, error: ProtocolError) {
+        METRICS.error(error.code);
+        self.reply(session, ServerFrame::error(re, &error).to_outbound());
+    }
+
+    fn presence(&self, user: &User, status: PresenceStatus, except: Option<SessionId>) {
+        let out = ServerFrame::Presence { room: &self.name, user, status }.to_outbound();
+        self.broadcast(&out, except);
+    }
+
+    fn join(&mut self, member: RoomMember, since: Option<u64>, re: Option<RequestId>) {
+        let Some(sink) = self.node.registry.session(member.session) else {
+            return; // the session ended before its join arrived
+        };
+        let rejoin = self.members.contains_key(&member.session);
+        self.members.insert(member.session, Member { user: member.user.clone(), sink });
+        if !rejoin {
+            let count = self.sessions_per_user.entry(member.user.id).or_default();
+            *count += 1;
+            if *count == 1 {
+                self.presence(&member.user, PresenceStatus::Joined, Some(member.session));
+            }
+            self.size_changed();
+        }
+        self.send_joined(member.session, since, re.as_deref());
+    }
+
+    /// `joined`, then every kept message after `since`.
+    fn send_joined(&self, session: SessionId, since: Option<u64>, re: Option<&str>) {
+        let since = since.unwrap_or(self.delivered_seq.saturating_sub(DEFAULT_JOIN_BACKLOG));
+        let oldest_kept = self.recent.front().map_or(self.delivered_seq + 1, |m| m.seq);
+        let truncated = since + 1 < oldest_kept;
+        let members = self.member_users();
+        let joined = ServerFrame::Joined {
+            room: &self.name,
+            members: &members,
+            last_seq: self.delivered_seq,
+            truncated,
+            re,
+        };
+        self.reply(session, joined.to_outbound());
+        for cached in self.recent.iter().filter(|m| m.seq > since) {
+            self.reply(session, Outbound::Frame { kind: crate::protocol::ServerKind::Message, json: cached.json.clone() });
+        }
+    }
+
+    /// The users in the room, once each, in a stable order.
+    fn member_users(&self) -> Vec<User> {
+        let mut users: Vec<User> = Vec::with_capacity(self.sessions_per_user.len());
+        for member in self.members.values() {
+            if !users.iter().any(|u| u.id == member.user.id) {
+                users.push(member.user.clone());
+            }
+        }
+        users.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.0.cmp(&b.id.0)));
+        users
+    }
+
+    /// Removes a session; announces the user as `status` when it was their last one here.
+    fn remove(&mut self, session: SessionId, status: PresenceStatus) -> bool {
+        let Some(member) = self.members.remove(&session) else {
+            return false;
+        };
+        let user_id = member.user.id;
+        let remaining = self.sessions_per_user.get_mut(&user_id).map(|count| {
+            *count -= 1;
+            *count
+        });
+        if remaining == Some(0) {
+            self.sessions_per_user.remove(&user_id);
+            self.presence(&member.user, status, None);
+        }
+        self.size_changed();
+        true
+    }
+
+    fn say(&mut self, member: RoomMember, text: Arc<str>, re: Option<RequestId>, ctx: &mut Context<Self>) {
+        if !self.members.contains_key(&member.session) {
+            let error = ProtocolError::new(ErrorCode::Forbidden, format!("join room {} before saying anything in it", self.name));
+            return self.reply_error(member.session, re.as_deref(), error);
+        }
+        self.assigned_seq += 1;
+        let message = StoredMessage {
+            room: self.name.clone(),
+            seq: self.assigned_seq,
+            from: member.user,
+            text,
+            at_ms: now_ms(),
+        };
+        let pending = Committed { message: message.clone(), sender: member.session, re };
+        let commit = self.node.store.append_message(message);
+        ctx.spawn(commit.into_actor(self).map(move |result, room, ctx| room.on_commit(pending, result, ctx)));
+    }
+
+    fn on_commit(&mut self, pending: Committed, result: Result<(), StoreError>, ctx: &mut Context<Self>) {
+        if let Err(e) = result {
+            // The seq is burnt; carrying on would leave a gap. Fail the sender and let the
+            // supervisor restart the room from what the store really holds.
+            log::error!("room {}: commit of seq {} failed: {e}", self.name, pending.message.seq);
+            let error = ProtocolError::new(ErrorCode::Unavailable, "the message could not be stored; send it again");
+            self.reply_error(pending.sender, pending.re.as_deref(), error);
+            ctx.stop();
+            return;
+        }
+        METRICS.messages_stored.inc();
+        self.committed.insert(pending.message.seq, pending);
+        while let Some(next) = self.committed.remove(&(self.delivered_seq + 1)) {
+            self.fan_out(next);
+        }
+    }
+
+    fn fan_out(&mut self, committed: Committed) {
+        let Committed { message, sender, re } = committed;
+        let mut frame = message_frame(&message);
+        let out = Outbound::Frame { kind: crate::protocol::ServerKind::Message, json: frame.to_json().into() };
+        self.broadcast(&out, Some(sender));
+        frame.re = re;
+        self.reply(sender, frame.to_outbound());
+        self.delivered_seq = message.seq;
+        if let Outbound::Frame { json, .. } = out {
+            self.remember(Cached { seq: message.seq, json });
+        }
+    }
+
+    fn remember(&mut self, cached: Cached) {
+        if self.recent.len() >= self.node.limits.room_backlog {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(cached);
+    }
+
+    fn history(&mut self, session: SessionId, before: Option<u64>, limit: usize, re: Option<RequestId>, ctx: &mut Context<Self>) {
+        let before = before.unwrap_or(self.delivered_seq + 1).min(self.delivered_seq + 1);
+        let from = before.saturating_sub(limit as u64).max(1);
+        let oldest_kept = self.recent.front().map_or(self.delivered_seq + 1, |m| m.seq);
+        if from >= oldest_kept || before <= 1 {
+            let kept = self.recent.iter().filter(|m| m.seq >= from && m.seq < before).map(|m| m.json.as_ref());
+            let out = history_outbound(re.as_deref(), &self.name, kept);
+            return self.reply(session, out);
+        }
+        let lookup = self.node.store.history(self.name.clone(), before, limit);
+        ctx.spawn(lookup.into_actor(self).map(move |result, room, _| match result {
+            Ok(messages) => {
+                let json: Vec<String> = messages.iter().map(|m| message_frame(m).to_json()).collect();
+                let out = history_outbound(re.as_deref(), &room.name, json.iter().map(String::as_str));
+                room.reply(session, out);
+            }
+            Err(e) => {
+                log::warn!("room {}: history lookup failed: {e}", room.name);
+                let error = ProtocolError::new(ErrorCode::Unavailable, "history is unavailable right now; try again");
+                room.reply_error(session, re.as_deref(), error);
+            }
+        }));
+    }
+
+    fn crash_report(&self) -> RoomCrash {
+        RoomCrash {
+            room: self.name.clone(),
+            members: self
+                .members
+                .iter()
+                .map(|(session, m)| RoomMember { session: *session, user: m.user.clone() })
+                .collect(),
+            delivered_seq: self.delivered_seq,
+        }
+    }
+}
+
+fn message_frame(message: &StoredMessage) -> MessageFrame {
+    MessageFrame {
+        room: Some(message.room.clone()),
+        to: None,
+        seq: Some(message.seq),
+        from: message.from.clone(),
+        text: message.text.clone(),
+        at: format_time(message.at_ms),
+        re: None,
+    }
+}
+
+fn cache_entry(message: &StoredMessage) -> Cached {
+    Cached { seq: message.seq, json: message_frame(message).to_json().into() }
+}
+
+impl Actor for RoomActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Commands must not be refused for a full mailbox: the registry sends unbounded.
+        ctx.set_mailbox_capacity(usize::MAX);
+        self.load(ctx);
+    }
+}
+
+impl Handler<RoomCommand> for RoomActor {
+    type Result = ();
+
+    fn handle(&mut self, command: RoomCommand, ctx: &mut Context<Self>) {
+        if !self.loaded {
+            if let Some((session, re)) = command.requester() {
+                let error = ProtocolError::new(ErrorCode::Unavailable, "the room's storage is unavailable; try again shortly");
+                self.reply_error(session, re.as_deref(), error);
+            }
+            return;
+        }
+        match command {
+            RoomCommand::Join { member, since, re } => self.join(member, since, re),
+            RoomCommand::Leave { session, re } => {
+                if self.remove(session, PresenceStatus::Left) {
+                    self.node.registry.send_session(session, ServerFrame::Left { room: &self.name, re: re.as_deref() }.to_outbound());
+                } else {
+                    let error = ProtocolError::new(ErrorCode::NotFound, format!("you are not in room {}", self.name));
+                    self.reply_error(session, re.as_deref(), error);
+                }
+            }
+            RoomCommand::Say { member, text, re } => self.say(member, text, re, ctx),
+            RoomCommand::History { session, before, limit, re } => self.history(session, before, limit, re, ctx),
+            RoomCommand::SessionGone { session, user_offline } => {
+                let status = if user_offline { PresenceStatus::Offline } else { PresenceStatus::Left };
+                self.remove(session, status);
+            }
+            RoomCommand::Panic => panic!("fault injection: room {} panics on request", self.name),
+        }
+    }
+}
+
+impl RoomCommand {
+    /// The session that expects an answer to this command, and its request id.
+    fn requester(&self) -> Option<(SessionId, Option<RequestId>)> {
+        match self {
+            RoomCommand::Join { member, re, .. } | RoomCommand::Say { member, re, .. } => Some((member.session, re.clone())),
+            RoomCommand::Leave { session, re } | RoomCommand::History { session, re, .. } => Some((*session, re.clone())),
+            RoomCommand::SessionGone { .. } | RoomCommand::Panic => None,
+        }
+    }
+}
+
+impl Drop for RoomActor {
+    /// A room that goes away without being asked to has crashed (a panic, or a failed
+    /// commit): hand its members to the supervisor so that a fresh instance takes over.
+    fn drop(&mut self) {
+        if !self.stopping_cleanly {
+            self.node.registry.report_room_crash(self.crash_report());
+        }
+    }
+}

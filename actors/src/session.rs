@@ -1,0 +1,449 @@
+//! `SessionActor`: one WebSocket connection. It parses and validates frames, enforces
+//! frame sizes and the per-user rate limit, keeps the heartbeat, and turns frames into
+//! commands for rooms and peers. It owns nothing that must outlive the connection.
+//!
+//! Outgoing frames do not pass through this actor's mailbox: rooms and peers push them
+//! into the connection's queue ([`LocalSink`]), and a writer task drains the queue into the
+//! socket. A client that reads too slowly fills its queue and is disconnected rather than
+//! holding the node's memory hostage.
+
+use crate::limits::TokenBucket;
+use crate::metrics::METRICS;
+use crate::peer::PeerCommand;
+use crate::protocol::client::FrameError;
+use crate::protocol::values::{validate_text, validate_user_name};
+use crate::protocol::{
+    format_time, parse_client_frame, ClientFrame, ErrorCode, MessageFrame, Outbound, ProtocolError, RequestId,
+    RoomName, ServerFrame, SessionId, User, UserId, WelcomeLimits,
+};
+use crate::registry::{SessionRef, SessionSink};
+use crate::room::{RoomCommand, RoomMember};
+use crate::store::{DirectMessage, NewIdentity, StoreError};
+use crate::{now_ms, NodeContext};
+use actix::prelude::*;
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError as WsError};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// A connection must say `hello` within this time.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Close code for a frame over the size limit (RFC 6455 "message too big").
+pub const CLOSE_TOO_BIG: u16 = 1009;
+/// Close code for a client the node gives up on (policy violation).
+pub const CLOSE_POLICY: u16 = 1008;
+
+/// The outgoing queue of one local connection.
+pub struct LocalSink {
+    tx: mpsc::UnboundedSender<Outbound>,
+    /// Bytes of frames queued but not yet written to the socket.
+    queued: Arc<AtomicUsize>,
+    max_queued: usize,
+    overflowed: AtomicBool,
+}
+
+impl SessionSink for LocalSink {
+    fn deliver(&self, out: Outbound) -> bool {
+        if let Outbound::Frame { json, .. } = &out {
+            let len = json.len();
+            if self.queued.fetch_add(len, Ordering::Relaxed) + len > self.max_queued {
+                self.queued.fetch_sub(len, Ordering::Relaxed);
+                if !self.overflowed.swap(true, Ordering::Relaxed) {
+                    METRICS.slow_clients_dropped.inc();
+                    let reason = "the client reads too slowly: outbound queue full".to_owned();
+                    let _ = self.tx.send(Outbound::Close { code: CLOSE_POLICY, reason });
+                }
+                return false;
+            }
+        }
+        self.tx.send(out).is_ok()
+    }
+}
+
+/// Drains a connection's queue into its socket until the queue closes or a close is sent.
+async fn write_loop(mut ws: actix_ws::Session, mut rx: mpsc::UnboundedReceiver<Outbound>, queued: Arc<AtomicUsize>) {
+    while let Some(out) = rx.recv().await {
+        let sent = match out {
+            Outbound::Frame { kind, json } => {
+                queued.fetch_sub(json.len(), Ordering::Relaxed);
+                METRICS.frame_out(kind);
+                ws.text(&*json).await
+            }
+            Outbound::Ping => ws.ping(b"").await,
+            Outbound::Pong(payload) => ws.pong(&payload).await,
+            Outbound::Close { code, reason } => {
+                let reason = CloseReason { code: CloseCode::from(code), description: Some(reason) };
+                let _ = ws.close(Some(reason)).await;
+                return;
+            }
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
+    let _ = ws.close(None).await;
+}
+
+enum Phase {
+    /// Only `hello` is accepted. Frames are rate-limited per connection.
+    AwaitingHello(TokenBucket),
+    /// `hello` is with the store; nothing else is accepted until `welcome`.
+    Authenticating(TokenBucket),
+    Ready { user: User, token: String },
+}
+
+pub struct SessionActor {
+    id: SessionId,
+    node: Arc<NodeContext>,
+    sink: SessionRef,
+    phase: Phase,
+    /// Rooms this session joined, so that its end can be announced to each.
+    rooms: HashSet<RoomName>,
+    last_heard: Instant,
+    peer_addr: String,
+    closing: bool,
+}
+
+impl SessionActor {
+    /// Starts the actor for an upgraded connection on the current arbiter.
+    pub fn launch(node: Arc<NodeContext>, ws: actix_ws::Session, stream: AggregatedMessageStream, peer_addr: String) -> Addr<SessionActor> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let id = SessionId::new_random();
+        let sink = LocalSink { tx, queued: queued.clone(), max_queued: node.limits.max_outbound_queue, overflowed: AtomicBool::new(false) };
+        let sink = SessionRef::new(id, Arc::new(sink));
+        actix::spawn(write_loop(ws, rx, queued));
+        METRICS.connections.inc();
+        SessionActor::create(move |ctx| {
+            ctx.add_stream(stream);
+            let bucket = node.rate.anonymous_bucket(Instant::now());
+            SessionActor {
+                id,
+                node,
+                sink,
+                phase: Phase::AwaitingHello(bucket),
+                rooms: HashSet::new(),
+                last_heard: Instant::now(),
+                peer_addr,
+                closing: false,
+            }
+        })
+    }
+
+    fn send(&self, frame: ServerFrame<'_>) {
+        self.sink.deliver(frame.to_outbound());
+    }
+
+    fn send_error(&self, re: Option<&str>, error: &ProtocolError) {
+        METRICS.error(error.code);
+        self.send(ServerFrame::error(re, error));
+    }
+
+    fn close(&mut self, code: u16, reason: impl Into<String>, ctx: &mut Context<Self>) {
+        if !self.closing {
+            self.closing = true;
+            self.sink.deliver(Outbound::Close { code, reason: reason.into() });
+        }
+        ctx.stop();
+    }
+
+    fn heartbeat(&mut self, ctx: &mut Context<Self>) {
+        let limits = &self.node.limits;
+        ctx.run_later(HELLO_TIMEOUT, |session, ctx| {
+            if !matches!(session.phase, Phase::Ready { .. }) {
+                session.close(CLOSE_POLICY, "no hello within 10 s", ctx);
+            }
+        });
+        let timeout = limits.client_timeout;
+        ctx.run_interval(limits.heartbeat_interval, move |session, ctx| {
+            if session.last_heard.elapsed() > timeout {
+                log::debug!("session {} ({}) timed out", session.id, session.peer_addr);
+                session.close(1000, format!("no frame for {} s", timeout.as_secs()), ctx);
+            } else {
+                session.sink.deliver(Outbound::Ping);
+            }
+        });
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
+        if text.len() > self.node.limits.max_text_frame {
+            METRICS.frame_in_invalid();
+            let reason = format!("text frame larger than {} bytes", self.node.limits.max_text_frame);
+            return self.close(CLOSE_TOO_BIG, reason, ctx);
+        }
+        let parsed = match parse_client_frame(text) {
+            Ok(parsed) => parsed,
+            Err(FrameError { id, error }) => {
+                METRICS.frame_in_invalid();
+                return self.send_error(id.as_deref(), &error);
+            }
+        };
+        METRICS.frame_in(parsed.frame.kind());
+        if let Err(wait) = self.charge_rate() {
+            let millis = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+            return self.send_error(parsed.id.as_deref(), &ProtocolError::rate_limited(millis));
+        }
+        let re = parsed.id;
+        let result = match (&self.phase, parsed.frame) {
+            (Phase::AwaitingHello(_), ClientFrame::Hello { name, token, .. }) => self.hello(name, token, re.clone(), ctx),
+            (Phase::AwaitingHello(_), _) => Err(ProtocolError::new(ErrorCode::Unauthorized, "send hello first")),
+            (Phase::Authenticating(_), _) => Err(ProtocolError::new(ErrorCode::Unauthorized, "wait for welcome before sending more frames")),
+            (Phase::Ready { user, .. }, frame) => {
+                let user = user.clone();
+                self.dispatch(user, frame, re.clone(), ctx)
+            }
+        };
+        if let Err(error) = result {
+            self.send_error(re.as_deref(), &error);
+        }
+    }
+
+    fn charge_rate(&mut self) -> Result<(), Duration> {
+        let now = Instant::now();
+        let (rate, burst) = (self.node.rate.rate(), self.node.rate.burst());
+        match &mut self.phase {
+            Phase::AwaitingHello(bucket) | Phase::Authenticating(bucket) => bucket.take(rate, burst, now),
+            Phase::Ready { user, .. } => self.node.rate.check(user.id, now),
+        }
+    }
+
+    fn hello(&mut self, name: Option<String>, token: Option<String>, re: Option<RequestId>, ctx: &mut Context<Self>) -> Result<(), ProtocolError> {
+        let store = self.node.store.clone();
+        let lookup = match (name, token) {
+            (Some(name), None) => {
+                let name = validate_user_name(&name)?;
+                store.create_identity(name)
+            }
+            (None, Some(token)) => {
+                let presented = token.clone();
+                Box::pin(async move { store.authenticate(token).await.map(|user| NewIdentity { user, token: presented }) })
+            }
+            _ => return Err(ProtocolError::bad_request("hello takes either a name (a new user) or a token (a returning one)")),
+        };
+        if let Phase::AwaitingHello(bucket) = &self.phase {
+            self.phase = Phase::Authenticating(bucket.clone());
+        }
+        ctx.spawn(lookup.into_actor(self).map(move |result, session, _| session.on_identity(result, re)));
+        Ok(())
+    }
+
+    fn on_identity(&mut self, result: Result<NewIdentity, StoreError>, re: Option<RequestId>) {
+        let bucket = match &self.phase {
+            Phase::Authenticating(bucket) => bucket.clone(),
+            _ => return,
+        };
+        let identity = match result {
+            Ok(identity) => identity,
+            Err(e) => {
+                self.phase = Phase::AwaitingHello(bucket);
+                let error = match e {
+                    StoreError::UnknownToken => ProtocolError::new(
+                        ErrorCode::Unauthorized,
+                        "the token is unknown or has expired; send hello with a name to start a new identity",
+                    ),
+                    other => ProtocolError::new(ErrorCode::Unavailable, format!("cannot check identities right now: {other}")),
+                };
+                return self.send_error(re.as_deref(), &error);
+            }
+        };
+        let limits = &self.node.limits;
+        let welcome_limits = WelcomeLimits {
+            chunk_size: limits.chunk_size,
+            window: limits.window,
+            max_file_size: limits.max_file_size,
+            max_text_chars: limits.max_text_chars,
+            max_frame_bytes: limits.max_text_frame,
+        };
+        self.send(ServerFrame::Welcome {
+            user: &identity.user,
+            token: &identity.token,
+            session: self.id,
+            node: &self.node.node_id,
+            limits: &welcome_limits,
+            re: re.as_deref(),
+        });
+        self.node.registry.register_session(self.sink.clone());
+        if let Err(e) = self.node.registry.send_user(identity.user.id, PeerCommand::Attach(self.sink.clone())) {
+            log::warn!("session {}: peer unavailable: {e}", self.id);
+        }
+        log::debug!("session {} is {} ({})", self.id, identity.user.name, identity.user.id);
+        self.phase = Phase::Ready { user: identity.user, token: identity.token };
+    }
+
+    fn dispatch(&mut self, user: User, frame: ClientFrame, re: Option<RequestId>, ctx: &mut Context<Self>) -> Result<(), ProtocolError> {
+        let member = RoomMember { session: self.id, user };
+        match frame {
+            ClientFrame::Hello { .. } => Err(ProtocolError::new(ErrorCode::Conflict, "this connection has already said hello")),
+            ClientFrame::Join { room, since, .. } => {
+                let room = RoomName::parse(&room)?;
+                if !self.rooms.contains(&room) && self.rooms.len() >= self.node.limits.max_rooms_per_session {
+                    let max = self.node.limits.max_rooms_per_session;
+                    return Err(ProtocolError::new(ErrorCode::Forbidden, format!("a connection may be in at most {max} rooms; leave one first")));
+                }
+                self.rooms.insert(room.clone());
+                self.to_room(&room, RoomCommand::Join { member, since, re })
+            }
+            ClientFrame::Leave { room, .. } => {
+                let room = RoomName::parse(&room)?;
+                if !self.rooms.remove(&room) {
+                    return Err(ProtocolError::new(ErrorCode::NotFound, format!("you are not in room {room}")));
+                }
+                self.to_room(&room, RoomCommand::Leave { session: self.id, re })
+            }
+            ClientFrame::Say { room, to, text, .. } => {
+                validate_text(&text, self.node.limits.max_text_chars)?;
+                match (room, to) {
+                    (Some(room), None) => {
+                        let room = RoomName::parse(&room)?;
+                        if !self.rooms.contains(&room) {
+                            return Err(ProtocolError::new(ErrorCode::Forbidden, format!("join room {room} before saying anything in it")));
+                        }
+                        self.to_room(&room, RoomCommand::Say { member, text: text.into(), re })
+                    }
+                    (None, Some(to)) => {
+                        let to = UserId::parse(&to)?;
+                        self.direct(member.user, to, text.into(), re, ctx);
+                        Ok(())
+                    }
+                    _ => Err(ProtocolError::bad_request("say takes either \"room\" or \"to\", not both and not neither")),
+                }
+            }
+            ClientFrame::History { room, before, limit, .. } => {
+                let room = RoomName::parse(&room)?;
+                let max = self.node.limits.max_history;
+                let limit = match limit {
+                    None => 50.min(max),
+                    Some(0) => return Err(ProtocolError::bad_request("history limit must be at least 1")),
+                    Some(n) => (n as usize).min(max),
+                };
+                self.to_room(&room, RoomCommand::History { session: self.id, before, limit, re })
+            }
+            ClientFrame::Ping { .. } => {
+                self.send(ServerFrame::Pong { re: re.as_deref() });
+                Ok(())
+            }
+            ClientFrame::DebugPanic { target, room, .. } => self.fault(&target, room, ctx),
+        }
+    }
+
+    fn to_room(&self, room: &RoomName, command: RoomCommand) -> Result<(), ProtocolError> {
+        self.node
+            .registry
+            .send_room(room, command)
+            .map_err(|e| ProtocolError::new(ErrorCode::Unavailable, format!("room {room} is unavailable: {e}")))
+    }
+
+    /// A direct message: stored first, then delivered to every session of both users.
+    fn direct(&mut self, from: User, to: UserId, text: Arc<str>, re: Option<RequestId>, ctx: &mut Context<Self>) {
+        let message = DirectMessage { id: uuid::Uuid::new_v4(), from, to, text, at_ms: now_ms() };
+        let commit = self.node.store.append_direct(message.clone());
+        ctx.spawn(commit.into_actor(self).map(move |result, session, _| {
+            if let Err(e) = result {
+                let error = match e {
+                    StoreError::UnknownUser => ProtocolError::new(ErrorCode::NotFound, format!("there is no user {to}")),
+                    other => ProtocolError::new(ErrorCode::Unavailable, format!("the message could not be stored ({other}); send it again")),
+                };
+                return session.send_error(re.as_deref(), &error);
+            }
+            let mut frame = MessageFrame {
+                room: None,
+                to: Some(to),
+                seq: None,
+                from: message.from.clone(),
+                text: message.text.clone(),
+                at: format_time(message.at_ms),
+                re: None,
+            };
+            let plain = frame.to_outbound();
+            let registry = &session.node.registry;
+            let _ = registry.send_user(message.from.id, PeerCommand::Deliver { out: plain.clone(), except: Some(session.id) });
+            if to != message.from.id {
+                let _ = registry.send_user(to, PeerCommand::Deliver { out: plain, except: None });
+            }
+            frame.re = re;
+            session.sink.deliver(frame.to_outbound());
+        }));
+    }
+
+    fn fault(&mut self, target: &str, room: Option<String>, ctx: &mut Context<Self>) -> Result<(), ProtocolError> {
+        if !self.node.faults {
+            return Err(ProtocolError::bad_request("unknown frame type \"debug_panic\""));
+        }
+        match (target, room) {
+            ("session", _) => panic!("fault injection: session {} panics on request", self.id),
+            ("room", Some(room)) => {
+                let room = RoomName::parse(&room)?;
+                self.to_room(&room, RoomCommand::Panic)
+            }
+            _ => {
+                let _ = ctx;
+                Err(ProtocolError::bad_request("debug_panic takes target \"session\", or \"room\" with a room"))
+            }
+        }
+    }
+
+    /// Tells the rest of the node this session is gone. Runs from `Drop`, so it also runs
+    /// when the actor dies in a panic.
+    fn announce_end(&mut self) {
+        self.node.registry.unregister_session(self.id);
+        if let Phase::Ready { user, token } = &self.phase {
+            let rooms: Vec<RoomName> = self.rooms.drain().collect();
+            if let Err(e) = self.node.registry.send_user(user.id, PeerCommand::Detach { session: self.id, rooms }) {
+                log::debug!("session {}: could not announce its end: {e}", self.id);
+            }
+            self.node.store.touch_token(token.clone());
+        }
+        if !self.closing {
+            self.closing = true;
+            self.sink.deliver(Outbound::Close { code: 1011, reason: "the session ended unexpectedly".into() });
+        }
+        METRICS.connections.dec();
+    }
+}
+
+impl Actor for SessionActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.heartbeat(ctx);
+    }
+}
+
+impl Drop for SessionActor {
+    fn drop(&mut self) {
+        self.announce_end();
+    }
+}
+
+impl StreamHandler<Result<AggregatedMessage, WsError>> for SessionActor {
+    fn handle(&mut self, item: Result<AggregatedMessage, WsError>, ctx: &mut Context<Self>) {
+        self.last_heard = Instant::now();
+        match item {
+            Ok(AggregatedMessage::Text(text)) => self.on_text(&text, ctx),
+            Ok(AggregatedMessage::Binary(_)) => {
+                METRICS.frame_in_invalid();
+                let error = ProtocolError::bad_request("binary frames carry file data, and this connection is part of no transfer");
+                self.send_error(None, &error);
+            }
+            Ok(AggregatedMessage::Ping(payload)) => {
+                self.sink.deliver(Outbound::Pong(payload.to_vec()));
+            }
+            Ok(AggregatedMessage::Pong(_)) => {}
+            Ok(AggregatedMessage::Close(_)) => self.close(1000, "bye", ctx),
+            Err(WsError::Overflow) => {
+                METRICS.frame_in_invalid();
+                self.close(CLOSE_TOO_BIG, "frame larger than the node accepts", ctx);
+            }
+            Err(e) => {
+                log::debug!("session {}: protocol error: {e}", self.id);
+                self.close(1002, "WebSocket protocol error", ctx);
+            }
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}

@@ -1,0 +1,80 @@
+//! The storage port: what the actors need from durable storage, and nothing about how.
+//!
+//! The node implements [`Store`] over Diesel (SQLite or PostgreSQL). Every method returns a
+//! future that completes without blocking the caller's event loop; writes of chat messages
+//! are group-committed, and their future completes only once the transaction is durable.
+
+use crate::protocol::{RoomName, User, UserId};
+use futures_util::future::BoxFuture;
+use std::sync::Arc;
+
+/// The future every store call returns.
+pub type StoreFuture<T> = BoxFuture<'static, Result<T, StoreError>>;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The token is unknown, or its user has been inactive longer than `session_ttl`.
+    #[error("the token is unknown or has expired")]
+    UnknownToken,
+    /// A message names a user that does not exist.
+    #[error("there is no such user")]
+    UnknownUser,
+    /// The database could not be reached or failed; the caller may retry later.
+    #[error("storage is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A new identity: its user and the token, in plain text, which is shown exactly once.
+#[derive(Debug, Clone)]
+pub struct NewIdentity {
+    pub user: User,
+    pub token: String,
+}
+
+/// A room message as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredMessage {
+    pub room: RoomName,
+    pub seq: u64,
+    pub from: User,
+    pub text: Arc<str>,
+    pub at_ms: i64,
+}
+
+/// A direct message as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DirectMessage {
+    pub id: uuid::Uuid,
+    pub from: User,
+    pub to: UserId,
+    pub text: Arc<str>,
+    pub at_ms: i64,
+}
+
+/// What a room needs to come alive: its last `seq` and its most recent messages.
+#[derive(Debug, Clone, Default)]
+pub struct RoomSnapshot {
+    pub last_seq: u64,
+    /// Ascending by `seq`, at most the number asked for.
+    pub recent: Vec<StoredMessage>,
+}
+
+/// Durable storage as the actors see it.
+pub trait Store: Send + Sync + 'static {
+    /// Creates a user named `name` and a token for it.
+    fn create_identity(&self, name: String) -> StoreFuture<NewIdentity>;
+    /// Finds the user a token belongs to and marks the token used now.
+    fn authenticate(&self, token: String) -> StoreFuture<User>;
+    /// Marks a token used now (its user was active), extending its validity. Fire and
+    /// forget: callable from `Drop`, outside any runtime.
+    fn touch_token(&self, token: String);
+    fn find_user(&self, id: UserId) -> StoreFuture<Option<User>>;
+    /// Registers the room if new and returns its last `seq` and up to `keep` recent messages.
+    fn load_room(&self, room: RoomName, keep: usize) -> StoreFuture<RoomSnapshot>;
+    /// Stores a room message; completes once its transaction has committed.
+    fn append_message(&self, message: StoredMessage) -> StoreFuture<()>;
+    /// Stores a direct message; completes once its transaction has committed.
+    fn append_direct(&self, message: DirectMessage) -> StoreFuture<()>;
+    /// Up to `limit` messages of `room` with `seq < before`, ascending.
+    fn history(&self, room: RoomName, before: u64, limit: usize) -> StoreFuture<Vec<StoredMessage>>;
+}
