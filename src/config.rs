@@ -1,0 +1,214 @@
+//! Configuration: `PEERLINK_*` environment variables and matching flags, checked at start.
+//!
+//! Every value arrives as text and is checked here, so that a bad setting stops the node
+//! with one line naming both the variable and the flag.
+
+use crate::storage::connection::{DatabaseUrl, SqliteSync};
+use clap::Args;
+use peerlink_actors::limits::Limits;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Flags of `peerlink serve`; each also reads the environment variable named beside it.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "PEERLINK_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// Directory for the SQLite database and stored files.
+    #[arg(long, env = "PEERLINK_DATA_DIR", default_value = "./peerlink-data")]
+    pub data_dir: PathBuf,
+    /// A SQLite path, sqlite://PATH, or postgres://… (default: DATA_DIR/peerlink.db).
+    #[arg(long, env = "PEERLINK_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// redis://… to join a cluster (unset: a single node).
+    #[arg(long, env = "PEERLINK_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Bearer token for /api/admin (unset: a random one is printed at start).
+    #[arg(long, env = "PEERLINK_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Comma-separated origins allowed to open /ws (unset: the node's own origin).
+    #[arg(long, env = "PEERLINK_ALLOWED_ORIGINS")]
+    pub allowed_origins: Option<String>,
+    /// This node's id (unset: a random one).
+    #[arg(long, env = "PEERLINK_NODE_ID")]
+    pub node_id: Option<String>,
+    /// HTTP worker threads (unset: one per core).
+    #[arg(long, env = "PEERLINK_WORKERS")]
+    pub workers: Option<String>,
+    /// Seconds a token stays valid after its user's last activity.
+    #[arg(long, env = "PEERLINK_SESSION_TTL_SECS", default_value = "3600")]
+    pub session_ttl_secs: String,
+    /// Sustained frames per second per user.
+    #[arg(long, env = "PEERLINK_RATE_PER_SEC", default_value = "20")]
+    pub rate_per_sec: String,
+    /// Frames per user allowed in a burst above the sustained rate.
+    #[arg(long, env = "PEERLINK_RATE_BURST", default_value = "40")]
+    pub rate_burst: String,
+    /// Largest text frame in bytes.
+    #[arg(long, env = "PEERLINK_MAX_FRAME_BYTES", default_value = "65536")]
+    pub max_frame_bytes: String,
+    /// Longest chat text in characters.
+    #[arg(long, env = "PEERLINK_MAX_TEXT_CHARS", default_value = "4000")]
+    pub max_text_chars: String,
+    /// Messages per room kept in memory for `join` with `since`.
+    #[arg(long, env = "PEERLINK_ROOM_BACKLOG", default_value = "1000")]
+    pub room_backlog: String,
+    /// SQLite durability: `full` (survives power loss) or `normal` (survives a crash of
+    /// the node process only).
+    #[arg(long, env = "PEERLINK_SQLITE_SYNC", default_value = "full")]
+    pub sqlite_sync: String,
+}
+
+/// A setting that stops the start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let flag = self.setting.trim_start_matches("PEERLINK_").to_lowercase().replace('_', "-");
+        write!(f, "invalid setting {} (--{flag}): {}", self.setting, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn invalid(setting: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError { setting, message: message.into() }
+}
+
+/// The checked configuration of a node.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database: DatabaseUrl,
+    pub sqlite_sync: SqliteSync,
+    pub admin_token: Option<String>,
+    /// Empty: only the node's own origin (the request's Host).
+    pub allowed_origins: Vec<String>,
+    pub node_id: String,
+    pub workers: usize,
+    pub limits: Limits,
+}
+
+impl ServeArgs {
+    pub fn check(&self) -> Result<Config, ConfigError> {
+        let bind: SocketAddr = self.bind.trim().parse().map_err(|_| {
+            invalid("PEERLINK_BIND", format!("{:?} is not an address like 127.0.0.1:8080", self.bind))
+        })?;
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(invalid("PEERLINK_DATA_DIR", "is empty"));
+        }
+        let database = match &self.database_url {
+            Some(raw) => DatabaseUrl::parse(raw).map_err(|e| invalid("PEERLINK_DATABASE_URL", e))?,
+            None => DatabaseUrl::Sqlite(self.data_dir.join("peerlink.db").to_string_lossy().into_owned()),
+        };
+        if let Some(redis) = self.redis_url.as_deref().filter(|r| !r.trim().is_empty()) {
+            if !(redis.starts_with("redis://") || redis.starts_with("rediss://")) {
+                return Err(invalid("PEERLINK_REDIS_URL", "must start with redis:// or rediss://"));
+            }
+            if let DatabaseUrl::Sqlite(_) = database {
+                return Err(invalid(
+                    "PEERLINK_REDIS_URL",
+                    "a cluster shares one PostgreSQL: set PEERLINK_DATABASE_URL=postgres://… too",
+                ));
+            }
+            return Err(invalid("PEERLINK_REDIS_URL", "cluster mode is not available in this version yet; unset it to run a single node"));
+        }
+        let admin_token = match self.admin_token.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(token) if token.len() < 16 => return Err(invalid("PEERLINK_ADMIN_TOKEN", "must be at least 16 characters")),
+            Some(token) => Some(token.to_owned()),
+        };
+        let allowed_origins = match self.allowed_origins.as_deref() {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(check_origin)
+                .collect::<Result<_, _>>()?,
+        };
+        let node_id = match self.node_id.as_deref().map(str::trim) {
+            None | Some("") => format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            Some(id) if id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => id.to_owned(),
+            Some(_) => return Err(invalid("PEERLINK_NODE_ID", "use 1-64 characters of A-Z a-z 0-9 - _")),
+        };
+        let workers = match &self.workers {
+            None => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            Some(raw) => number("PEERLINK_WORKERS", raw, 1, 256)?,
+        };
+        let sqlite_sync = match self.sqlite_sync.trim() {
+            "full" => SqliteSync::Full,
+            "normal" => SqliteSync::Normal,
+            other => return Err(invalid("PEERLINK_SQLITE_SYNC", format!("{other:?} is neither full nor normal"))),
+        };
+        let defaults = Limits::default();
+        let limits = Limits {
+            session_ttl: Duration::from_secs(number("PEERLINK_SESSION_TTL_SECS", &self.session_ttl_secs, 60, 365 * 24 * 3600)?),
+            rate_per_sec: number::<u32>("PEERLINK_RATE_PER_SEC", &self.rate_per_sec, 1, 1_000_000)?.into(),
+            rate_burst: number::<u32>("PEERLINK_RATE_BURST", &self.rate_burst, 1, 1_000_000)?.into(),
+            max_text_frame: number("PEERLINK_MAX_FRAME_BYTES", &self.max_frame_bytes, 1024, 16 * 1024 * 1024)?,
+            max_text_chars: number("PEERLINK_MAX_TEXT_CHARS", &self.max_text_chars, 1, 1_000_000)?,
+            room_backlog: number("PEERLINK_ROOM_BACKLOG", &self.room_backlog, 1, 100_000)?,
+            ..defaults
+        };
+        if limits.max_text_chars * 4 + 1024 > limits.max_text_frame {
+            return Err(invalid(
+                "PEERLINK_MAX_TEXT_CHARS",
+                format!("{} characters may not fit in a {}-byte frame (PEERLINK_MAX_FRAME_BYTES)", limits.max_text_chars, limits.max_text_frame),
+            ));
+        }
+        Ok(Config { bind, data_dir: self.data_dir.clone(), database, sqlite_sync, admin_token, allowed_origins, node_id, workers, limits })
+    }
+}
+
+fn number<T>(setting: &'static str, raw: &str, min: T, max: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+{
+    let value: T = raw.trim().parse().map_err(|_| invalid(setting, format!("{raw:?} is not a whole number")))?;
+    if value < min || value > max {
+        return Err(invalid(setting, format!("{value} is outside {min}..={max}")));
+    }
+    Ok(value)
+}
+
+/// An origin is `http(s)://host[:port]` with nothing after it.
+fn check_origin(origin: &str) -> Result<String, ConfigError> {
+    let rest = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains('/') => Ok(origin.to_ascii_lowercase()),
+        _ => Err(invalid("PEERLINK_ALLOWED_ORIGINS", format!("{origin:?} is not an origin like https://chat.example.com"))),
+    }
+}
+
+impl Config {
+    /// The effective configuration, secrets redacted, for the start-up log.
+    pub fn describe(&self) -> String {
+        format!(
+            "bind={} data_dir={} database={} sqlite_sync={:?} node_id={} workers={} allowed_origins={} admin_token={} rate={}/s burst {} session_ttl={}s",
+            self.bind,
+            self.data_dir.display(),
+            self.database.redacted(),
+            self.sqlite_sync,
+            self.node_id,
+            self.workers,
+            if self.allowed_origins.is_empty() { "(same origin)".to_owned() } else { self.allowed_origins.join(",") },
+            if self.admin_token.is_some() { "(set)" } else { "(generated)" },
+            self.limits.rate_per_sec,
+            self.limits.rate_burst,
+            self.limits.session_ttl.as_secs(),
+        )
+    }
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

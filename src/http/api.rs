@@ -1,0 +1,75 @@
+//! The JSON API: identities, rooms, the node list, and admin statistics.
+
+use super::{ApiError, AppState};
+use crate::token;
+use actix_web::{http::header, web, HttpRequest, HttpResponse};
+use peerlink_actors::metrics::METRICS;
+use peerlink_actors::protocol::values::validate_user_name;
+use peerlink_actors::protocol::ErrorCode;
+use serde::Deserialize;
+use std::collections::HashMap;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSession {
+    name: String,
+}
+
+/// `POST /api/sessions {"name":"alice"}` → `{"user":{…},"token":"…"}`: a new identity for an
+/// HTTP client, the same as a WebSocket `hello` with a name.
+pub async fn create_session(state: web::Data<AppState>, body: web::Json<NewSession>) -> Result<HttpResponse, ApiError> {
+    let name = validate_user_name(&body.name)?;
+    let identity = state.node.store.create_identity(name).await?;
+    Ok(HttpResponse::Created().json(serde_json::json!({ "user": identity.user, "token": identity.token })))
+}
+
+/// `GET /api/rooms`: every room, its last `seq`, and the sessions in it on this node.
+pub async fn list_rooms(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let rooms = state.store.list_rooms().await?;
+    let live: HashMap<String, usize> = state.node.registry.rooms().into_iter().map(|r| (r.room.to_string(), r.sessions)).collect();
+    let rooms: Vec<serde_json::Value> = rooms
+        .into_iter()
+        .map(|r| serde_json::json!({ "name": r.name, "last_seq": r.last_seq, "sessions": live.get(&r.name).copied().unwrap_or(0) }))
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "rooms": rooms })))
+}
+
+/// `GET /api/cluster/nodes`: where clients may connect. A single node lists itself.
+pub async fn cluster_nodes(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let info = req.connection_info();
+    let node = serde_json::json!({
+        "id": state.node.node_id,
+        "url": format!("{}://{}", info.scheme(), info.host()),
+        "connections": state.node.registry.session_count(),
+    });
+    HttpResponse::Ok().json(serde_json::json!({ "nodes": [node] }))
+}
+
+/// Checks `Authorization: Bearer <admin token>`.
+fn require_admin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match presented {
+        Some(token) if token::hash(token) == state.admin_token_hash => Ok(()),
+        Some(_) => Err(ApiError::new(ErrorCode::Unauthorized, "the admin token is wrong")),
+        None => Err(ApiError::new(ErrorCode::Unauthorized, "send Authorization: Bearer <admin token>")),
+    }
+}
+
+/// `GET /api/admin/stats`: the node's live figures.
+pub async fn admin_stats(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    require_admin(&req, &state)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "node": state.node.node_id,
+        "uptime_secs": state.started.elapsed().as_secs(),
+        "connections": METRICS.connections.get(),
+        "sessions": state.node.registry.session_count(),
+        "rooms": state.node.registry.rooms().len(),
+        "messages_stored": METRICS.messages_stored.get(),
+        "room_restarts": METRICS.room_restarts.get(),
+    })))
+}

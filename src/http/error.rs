@@ -1,0 +1,74 @@
+//! The one error type of the HTTP API: every failure answers
+//! `{"error":"<code>","message":"…"}` with the status that matches the code.
+
+use actix_web::{error::JsonPayloadError, error::QueryPayloadError, http::StatusCode, HttpRequest, HttpResponse, ResponseError};
+use peerlink_actors::protocol::{ErrorCode, ProtocolError};
+use peerlink_actors::store::StoreError;
+use std::fmt;
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError { code, message: message.into() }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code()).json(serde_json::json!({ "error": self.code, "message": self.message }))
+    }
+}
+
+impl From<ProtocolError> for ApiError {
+    #[track_caller]
+    fn from(e: ProtocolError) -> Self {
+        ApiError::new(e.code, e.message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    #[track_caller]
+    fn from(e: StoreError) -> Self {
+        let location = std::panic::Location::caller();
+        log::warn!("store error at {location}: {e}");
+        match e {
+            StoreError::UnknownToken => ApiError::new(ErrorCode::Unauthorized, "the token is unknown or has expired"),
+            StoreError::UnknownUser => ApiError::new(ErrorCode::NotFound, "there is no such user"),
+            StoreError::Unavailable(_) => ApiError::new(ErrorCode::Unavailable, "the database is unavailable; try again shortly"),
+        }
+    }
+}
+
+pub fn json_error(e: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let error = match &e {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            ApiError::new(ErrorCode::TooLarge, format!("the JSON body is larger than {} bytes", super::MAX_JSON_BODY))
+        }
+        JsonPayloadError::ContentType => ApiError::new(ErrorCode::BadRequest, "send the body as Content-Type: application/json"),
+        other => ApiError::new(ErrorCode::BadRequest, format!("invalid JSON body: {other}")),
+    };
+    error.into()
+}
+
+pub fn query_error(e: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::new(ErrorCode::BadRequest, format!("invalid query string: {e}")).into()
+}
+
+pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(ErrorCode::NotFound, format!("no route for {} {}", req.method(), req.path())))
+}

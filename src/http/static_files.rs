@@ -1,0 +1,39 @@
+//! The web page, embedded in the binary: no files to deploy, nothing fetched from elsewhere.
+
+use super::ApiError;
+use actix_web::{http::header, web, HttpResponse};
+use peerlink_actors::protocol::ErrorCode;
+
+const INDEX: &str = include_str!("../../static/index.html");
+
+/// Every embedded asset: name, content type, bytes.
+const ASSETS: &[(&str, &str, &str)] = &[
+    ("chat.js", "text/javascript; charset=utf-8", include_str!("../../static/chat.js")),
+    ("chat.css", "text/css; charset=utf-8", include_str!("../../static/chat.css")),
+];
+
+/// Headers that keep the page from being framed or fed foreign scripts.
+fn page(content_type: &str, body: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; style-src 'self'; frame-ancestors 'none'",
+        ))
+        .body(body)
+}
+
+pub async fn index() -> HttpResponse {
+    page("text/html; charset=utf-8", INDEX)
+}
+
+pub async fn asset(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    ASSETS
+        .iter()
+        .find(|(name, _, _)| *name == file.as_str())
+        .map(|(_, content_type, body)| page(content_type, body))
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no static file {:?}", file.as_str())))
+}

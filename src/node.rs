@@ -1,0 +1,86 @@
+//! Wiring: storage, the actor runtime and the HTTP server of one node, from start to a
+//! clean stop.
+
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::storage::{DbStore, StorageError, StoreConfig};
+use crate::token;
+use actix_web::{web, App, HttpServer};
+use peerlink_actors::supervisor::{NodeSupervisor, RuntimeConfig, ShutDown};
+use std::time::Instant;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("the HTTP server failed: {0}")]
+    Server(std::io::Error),
+}
+
+/// Pooled database connections: readers beside the one group-commit writer.
+const POOL_SIZE: u32 = 8;
+
+/// Runs a node until SIGINT or SIGTERM.
+pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|source| NodeError::DataDir { path: config.data_dir.display().to_string(), source })?;
+    raise_open_file_limit();
+    log::info!("starting node: {}", config.describe());
+    let store = DbStore::open(&StoreConfig {
+        url: config.database.clone(),
+        sqlite_sync: config.sqlite_sync,
+        pool_size: POOL_SIZE,
+        session_ttl: config.limits.session_ttl,
+    })?;
+    let runtime = NodeSupervisor::launch(RuntimeConfig {
+        node_id: config.node_id.clone(),
+        store: store.clone(),
+        limits: config.limits.clone(),
+        faults,
+    });
+    let admin_token = config.admin_token.clone().unwrap_or_else(|| {
+        let generated = token::generate();
+        println!("peerlink: admin token (PEERLINK_ADMIN_TOKEN unset, generated for this run): {generated}");
+        generated
+    });
+    let state = web::Data::new(AppState {
+        node: runtime.node.clone(),
+        store: store.clone(),
+        allowed_origins: config.allowed_origins.clone(),
+        admin_token_hash: token::hash(&admin_token),
+        started: Instant::now(),
+    });
+    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
+        .workers(config.workers)
+        .backlog(4096)
+        .max_connection_rate(1024)
+        .bind(config.bind)
+        .map_err(|source| NodeError::Bind { addr: config.bind.to_string(), source })?;
+    for addr in server.addrs() {
+        // Tests and scripts wait for this line to learn the port.
+        println!("peerlink: listening on http://{addr}");
+    }
+    server.run().await.map_err(NodeError::Server)?;
+    log::info!("HTTP server stopped; flushing storage");
+    let _ = runtime.supervisor.send(ShutDown).await;
+    drop(runtime);
+    Ok(())
+}
+
+/// Lets the node hold as many connections as the hard limit allows.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit read and write only the struct passed in.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                log::warn!("could not raise the open-file limit");
+            }
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! Storage: the node's implementation of the actors' [`Store`] port over Diesel.
+//!
+//! Reads run on tokio's blocking pool; chat writes go through the group-commit
+//! [`writer`]. Nothing here ever runs on an actor's event loop.
+
+pub mod connection;
+pub mod schema;
+pub mod writer;
+
+use crate::token;
+use connection::{with_conn, DatabaseUrl, DbConnection, Pool, SqliteSync};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use peerlink_actors::metrics::METRICS;
+use peerlink_actors::now_ms;
+use peerlink_actors::protocol::{RoomName, User, UserId};
+use peerlink_actors::store::{DirectMessage, NewIdentity, RoomSnapshot, Store, StoreError, StoreFuture, StoredMessage};
+use schema::{messages, rooms, tokens, users};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use writer::{WriteJob, Writer};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StorageError {
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    #[error("database error: {0}")]
+    Query(String),
+}
+
+impl From<DieselError> for StorageError {
+    fn from(e: DieselError) -> Self {
+        StorageError::Query(e.to_string())
+    }
+}
+
+impl From<r2d2::Error> for StorageError {
+    fn from(e: r2d2::Error) -> Self {
+        StorageError::Connect(e.to_string())
+    }
+}
+
+impl From<StorageError> for StoreError {
+    fn from(e: StorageError) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+/// A failed insert: a row naming a user that does not exist is the caller's mistake, the
+/// rest is the database's.
+pub(crate) fn map_write_error(e: DieselError) -> StoreError {
+    match e {
+        DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => StoreError::UnknownUser,
+        other => StoreError::Unavailable(other.to_string()),
+    }
+}
+
+/// A room as `GET /api/rooms` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RoomSummary {
+    pub name: String,
+    pub last_seq: u64,
+}
+
+/// How the store is set up.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub url: DatabaseUrl,
+    pub sqlite_sync: SqliteSync,
+    pub pool_size: u32,
+    /// Tokens unused for longer than this are refused.
+    pub session_ttl: Duration,
+}
+
+pub struct DbStore {
+    pool: Pool,
+    writer: Writer,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+    session_ttl_ms: i64,
+}
+
+impl DbStore {
+    /// Connects, applies pending migrations and starts the writer thread.
+    pub fn open(config: &StoreConfig) -> Result<Arc<DbStore>, StorageError> {
+        let pool = connection::open_pool(&config.url, config.sqlite_sync, config.pool_size)?;
+        let applied = connection::run_migrations(&mut *pool.get()?)?;
+        for version in applied {
+            log::info!("applied migration {version}");
+        }
+        let (writer, thread) = Writer::start(pool.clone())?;
+        Ok(Arc::new(DbStore {
+            pool,
+            writer,
+            writer_thread: Mutex::new(Some(thread)),
+            session_ttl_ms: i64::try_from(config.session_ttl.as_millis()).unwrap_or(i64::MAX),
+        }))
+    }
+
+    /// Runs `work` with a pooled connection on the blocking pool, timing it as `op`.
+    fn blocking<T, F>(&self, op: &'static str, work: F) -> StoreFuture<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            let task = tokio::task::spawn_blocking(move || {
+                let started = Instant::now();
+                let mut conn = pool.get().map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))?;
+                let result = work(&mut conn);
+                METRICS.db_seconds.with_label_values(&[op]).observe(started.elapsed().as_secs_f64());
+                result
+            });
+            task.await.map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
+        })
+    }
+
+    fn commit(&self, job: impl FnOnce(writer::Reply) -> WriteJob) -> StoreFuture<()> {
+        let (reply, done) = tokio::sync::oneshot::channel();
+        self.writer.submit(job(reply));
+        Box::pin(async move { done.await.map_err(|_| StoreError::Unavailable("the writer stopped".into()))? })
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    pub fn ping(&self) -> StoreFuture<()> {
+        self.blocking("ping", |conn| {
+            diesel::connection::SimpleConnection::batch_execute(conn, "SELECT 1").map_err(|e| StoreError::Unavailable(e.to_string()))
+        })
+    }
+
+    /// Every room with its last `seq`, by name.
+    pub fn list_rooms(&self) -> StoreFuture<Vec<RoomSummary>> {
+        self.blocking("list_rooms", |conn| {
+            let names: Vec<String> = with_conn!(conn, |c| rooms::table.select(rooms::name).order(rooms::name).load(c)).map_err(unavailable)?;
+            let last: Vec<(String, Option<i64>)> = with_conn!(conn, |c| messages::table
+                .group_by(messages::room)
+                .select((messages::room, diesel::dsl::max(messages::seq)))
+                .load(c))
+            .map_err(unavailable)?;
+            let last: std::collections::HashMap<String, i64> = last.into_iter().map(|(r, s)| (r, s.unwrap_or(0))).collect();
+            Ok(names
+                .into_iter()
+                .map(|name| RoomSummary { last_seq: last.get(&name).copied().map_or(0, to_seq), name })
+                .collect())
+        })
+    }
+
+    /// Waits for the writer to finish what is queued. Call after every sender is gone.
+    pub fn close(self: Arc<Self>) {
+        let thread = self.writer_thread.lock().ok().and_then(|mut t| t.take());
+        drop(self);
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn unavailable(e: DieselError) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn to_seq(seq: i64) -> u64 {
+    u64::try_from(seq).unwrap_or(0)
+}
+
+fn user_from_row(id: &str, name: String) -> Result<User, StoreError> {
+    let id = UserId::parse(id).map_err(|_| StoreError::Unavailable(format!("stored user id {id:?} is not a UUID")))?;
+    Ok(User { id, name: name.into() })
+}
+
+type MessageRow = (String, i64, String, String, String, i64);
+
+fn message_from_row(room: &RoomName, row: MessageRow) -> Result<StoredMessage, StoreError> {
+    let (_, seq, user_id, user_name, body, at_ms) = row;
+    Ok(StoredMessage { room: room.clone(), seq: to_seq(seq), from: user_from_row(&user_id, user_name)?, text: body.into(), at_ms })
+}
+
+impl Store for DbStore {
+    fn create_identity(&self, name: String) -> StoreFuture<NewIdentity> {
+        self.blocking("create_identity", move |conn| {
+            let user = User { id: UserId::new_random(), name: name.into() };
+            let token = token::generate();
+            let now = now_ms();
+            let user_row = (users::id.eq(user.id.to_string()), users::name.eq(user.name.as_ref()), users::created_ms.eq(now));
+            let token_row = (
+                tokens::hash.eq(token::hash(&token)),
+                tokens::user_id.eq(user.id.to_string()),
+                tokens::created_ms.eq(now),
+                tokens::last_used_ms.eq(now),
+            );
+            conn.transaction(|conn| {
+                with_conn!(conn, |c| diesel::insert_into(users::table).values(user_row).execute(c))?;
+                with_conn!(conn, |c| diesel::insert_into(tokens::table).values(token_row).execute(c))
+            })
+            .map_err(unavailable)?;
+            Ok(NewIdentity { user, token })
+        })
+    }
+
+    fn authenticate(&self, token: String) -> StoreFuture<User> {
+        let ttl_ms = self.session_ttl_ms;
+        if !token::looks_valid(&token) {
+            return Box::pin(async { Err(StoreError::UnknownToken) });
+        }
+        self.blocking("authenticate", move |conn| {
+            let hash = token::hash(&token);
+            let now = now_ms();
+            let found: Option<(String, String, i64)> = with_conn!(conn, |c| tokens::table
+                .inner_join(users::table)
+                .filter(tokens::hash.eq(&hash))
+                .select((users::id, users::name, tokens::last_used_ms))
+                .first(c)
+                .optional())
+            .map_err(unavailable)?;
+            let Some((id, name, last_used_ms)) = found else {
+                return Err(StoreError::UnknownToken);
+            };
+            if now.saturating_sub(last_used_ms) > ttl_ms {
+                return Err(StoreError::UnknownToken);
+            }
+            let target = tokens::table.filter(tokens::hash.eq(&hash));
+            with_conn!(conn, |c| diesel::update(target).set(tokens::last_used_ms.eq(now)).execute(c)).map_err(unavailable)?;
+            user_from_row(&id, name)
+        })
+    }
+
+    fn touch_token(&self, token: String) {
+        self.writer.submit(WriteJob::Touch { hash: token::hash(&token), at_ms: now_ms() });
+    }
+
+    fn find_user(&self, id: UserId) -> StoreFuture<Option<User>> {
+        self.blocking("find_user", move |conn| {
+            let name: Option<String> = with_conn!(conn, |c| users::table
+                .filter(users::id.eq(id.to_string()))
+                .select(users::name)
+                .first(c)
+                .optional())
+            .map_err(unavailable)?;
+            Ok(name.map(|name| User { id, name: name.into() }))
+        })
+    }
+
+    fn load_room(&self, room: RoomName, keep: usize) -> StoreFuture<RoomSnapshot> {
+        self.blocking("load_room", move |conn| {
+            let row = (rooms::name.eq(room.as_str()), rooms::created_ms.eq(now_ms()));
+            with_conn!(conn, |c| diesel::insert_into(rooms::table).values(row).on_conflict_do_nothing().execute(c))
+                .map_err(unavailable)?;
+            let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+            let mut rows: Vec<MessageRow> = with_conn!(conn, |c| messages::table
+                .filter(messages::room.eq(room.as_str()))
+                .order(messages::seq.desc())
+                .limit(keep)
+                .load(c))
+            .map_err(unavailable)?;
+            rows.reverse();
+            let recent = rows.into_iter().map(|row| message_from_row(&room, row)).collect::<Result<Vec<_>, _>>()?;
+            let last_seq = match recent.last() {
+                Some(last) => last.seq,
+                None => {
+                    let max: Option<i64> = with_conn!(conn, |c| messages::table
+                        .filter(messages::room.eq(room.as_str()))
+                        .select(diesel::dsl::max(messages::seq))
+                        .first(c))
+                    .map_err(unavailable)?;
+                    max.map_or(0, to_seq)
+                }
+            };
+            Ok(RoomSnapshot { last_seq, recent })
+        })
+    }
+
+    fn append_message(&self, message: StoredMessage) -> StoreFuture<()> {
+        self.commit(|reply| WriteJob::Message(message, reply))
+    }
+
+    fn append_direct(&self, message: DirectMessage) -> StoreFuture<()> {
+        self.commit(|reply| WriteJob::Direct(message, reply))
+    }
+
+    fn history(&self, room: RoomName, before: u64, limit: usize) -> StoreFuture<Vec<StoredMessage>> {
+        self.blocking("history", move |conn| {
+            let before = i64::try_from(before).unwrap_or(i64::MAX);
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let mut rows: Vec<MessageRow> = with_conn!(conn, |c| messages::table
+                .filter(messages::room.eq(room.as_str()))
+                .filter(messages::seq.lt(before))
+                .order(messages::seq.desc())
+                .limit(limit)
+                .load(c))
+            .map_err(unavailable)?;
+            rows.reverse();
+            rows.into_iter().map(|row| message_from_row(&room, row)).collect()
+        })
+    }
+}

@@ -1,0 +1,50 @@
+//! Table definitions, identical for SQLite and PostgreSQL (see `migrations/`).
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        name -> Text,
+        created_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    tokens (hash) {
+        hash -> Text,
+        user_id -> Text,
+        created_ms -> BigInt,
+        last_used_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    rooms (name) {
+        name -> Text,
+        created_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    messages (room, seq) {
+        room -> Text,
+        seq -> BigInt,
+        user_id -> Text,
+        user_name -> Text,
+        body -> Text,
+        at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    direct_messages (id) {
+        id -> Text,
+        from_id -> Text,
+        from_name -> Text,
+        to_id -> Text,
+        body -> Text,
+        at_ms -> BigInt,
+    }
+}
+
+diesel::joinable!(tokens -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, tokens, rooms, messages, direct_messages);

@@ -1,0 +1,140 @@
+//! Group commit: one thread writes chat messages for the whole node.
+//!
+//! Callers queue a write and await its reply. The thread takes everything queued (up to
+//! [`MAX_BATCH`]), writes it in one transaction, and replies to each only after the commit:
+//! under load many messages share one commit (one fsync), and nothing is acknowledged
+//! before it is durable. If a batch fails, its writes are retried one by one so that one
+//! bad row cannot fail its neighbours.
+
+use super::connection::{with_conn, DbConnection, Pool};
+use super::schema::{direct_messages, messages, tokens};
+use super::{map_write_error, StorageError};
+use diesel::prelude::*;
+use peerlink_actors::metrics::METRICS;
+use peerlink_actors::store::{DirectMessage, StoreError, StoredMessage};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+use tokio::sync::oneshot;
+
+/// Most writes one transaction takes.
+pub const MAX_BATCH: usize = 512;
+
+pub type Reply = oneshot::Sender<Result<(), StoreError>>;
+
+pub enum WriteJob {
+    Message(StoredMessage, Reply),
+    Direct(DirectMessage, Reply),
+    /// Marks a token (by hash) used at a time; nobody waits for it.
+    Touch { hash: String, at_ms: i64 },
+}
+
+/// The queue into the writer thread. Dropping every clone stops the thread after it has
+/// written what was queued.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<WriteJob>,
+}
+
+impl Writer {
+    pub fn start(pool: Pool) -> Result<(Writer, JoinHandle<()>), StorageError> {
+        let (tx, rx) = mpsc::channel();
+        let handle = std::thread::Builder::new()
+            .name("peerlink-writer".into())
+            .spawn(move || run(pool, rx))
+            .map_err(|e| StorageError::Connect(format!("cannot start the writer thread: {e}")))?;
+        Ok((Writer { tx }, handle))
+    }
+
+    pub fn submit(&self, job: WriteJob) {
+        if let Err(mpsc::SendError(job)) = self.tx.send(job) {
+            reply(job, Err(StoreError::Unavailable("the node is shutting down".into())));
+        }
+    }
+}
+
+fn run(pool: Pool, rx: mpsc::Receiver<WriteJob>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit(&pool, batch);
+    }
+}
+
+fn commit(pool: &Pool, batch: Vec<WriteJob>) {
+    let started = Instant::now();
+    let mut conn = match pool.get() {
+        Ok(conn) => conn,
+        Err(e) => {
+            let error = StoreError::Unavailable(format!("no database connection: {e}"));
+            return batch.into_iter().for_each(|job| reply(job, Err(error.clone())));
+        }
+    };
+    let together = conn.transaction(|c| batch.iter().try_for_each(|job| write(c, job)));
+    METRICS.db_seconds.with_label_values(&["commit"]).observe(started.elapsed().as_secs_f64());
+    METRICS.commit_batch.observe(batch.len() as f64);
+    match together {
+        Ok(()) => batch.into_iter().for_each(|job| reply(job, Ok(()))),
+        Err(e) if batch.len() == 1 => {
+            let error = map_write_error(e);
+            batch.into_iter().for_each(|job| reply(job, Err(error.clone())));
+        }
+        Err(e) => {
+            log::warn!("a commit of {} writes failed ({e}); retrying them one by one", batch.len());
+            for job in batch {
+                let alone = conn.transaction(|c| write(c, &job));
+                reply(job, alone.map_err(map_write_error));
+            }
+        }
+    }
+}
+
+fn write(conn: &mut DbConnection, job: &WriteJob) -> Result<(), diesel::result::Error> {
+    match job {
+        WriteJob::Message(m, _) => {
+            let row = (
+                messages::room.eq(m.room.as_str()),
+                messages::seq.eq(i64::try_from(m.seq).unwrap_or(i64::MAX)),
+                messages::user_id.eq(m.from.id.to_string()),
+                messages::user_name.eq(m.from.name.as_ref()),
+                messages::body.eq(m.text.as_ref()),
+                messages::at_ms.eq(m.at_ms),
+            );
+            with_conn!(conn, |c| diesel::insert_into(messages::table).values(row).execute(c))?;
+        }
+        WriteJob::Direct(m, _) => {
+            let row = (
+                direct_messages::id.eq(m.id.to_string()),
+                direct_messages::from_id.eq(m.from.id.to_string()),
+                direct_messages::from_name.eq(m.from.name.as_ref()),
+                direct_messages::to_id.eq(m.to.to_string()),
+                direct_messages::body.eq(m.text.as_ref()),
+                direct_messages::at_ms.eq(m.at_ms),
+            );
+            with_conn!(conn, |c| diesel::insert_into(direct_messages::table).values(row).execute(c))?;
+        }
+        WriteJob::Touch { hash, at_ms } => {
+            let target = tokens::table.filter(tokens::hash.eq(hash));
+            with_conn!(conn, |c| diesel::update(target).set(tokens::last_used_ms.eq(at_ms)).execute(c))?;
+        }
+    }
+    Ok(())
+}
+
+fn reply(job: WriteJob, result: Result<(), StoreError>) {
+    match job {
+        WriteJob::Message(_, reply) | WriteJob::Direct(_, reply) => {
+            let _ = reply.send(result);
+        }
+        WriteJob::Touch { .. } => {
+            if let Err(e) = result {
+                log::warn!("could not record token use: {e}");
+            }
+        }
+    }
+}
