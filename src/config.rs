@@ -71,15 +71,26 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let flag = self.setting.trim_start_matches("PEERLINK_").to_lowercase().replace('_', "-");
-        write!(f, "invalid setting {} (--{flag}): {}", self.setting, self.message)
+        let flag = self
+            .setting
+            .trim_start_matches("PEERLINK_")
+            .to_lowercase()
+            .replace('_', "-");
+        write!(
+            f,
+            "invalid setting {} (--{flag}): {}",
+            self.setting, self.message
+        )
     }
 }
 
 impl std::error::Error for ConfigError {}
 
 fn invalid(setting: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError { setting, message: message.into() }
+    ConfigError {
+        setting,
+        message: message.into(),
+    }
 }
 
 /// The checked configuration of a node.
@@ -100,18 +111,31 @@ pub struct Config {
 impl ServeArgs {
     pub fn check(&self) -> Result<Config, ConfigError> {
         let bind: SocketAddr = self.bind.trim().parse().map_err(|_| {
-            invalid("PEERLINK_BIND", format!("{:?} is not an address like 127.0.0.1:8080", self.bind))
+            invalid(
+                "PEERLINK_BIND",
+                format!("{:?} is not an address like 127.0.0.1:8080", self.bind),
+            )
         })?;
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("PEERLINK_DATA_DIR", "is empty"));
         }
         let database = match &self.database_url {
-            Some(raw) => DatabaseUrl::parse(raw).map_err(|e| invalid("PEERLINK_DATABASE_URL", e))?,
-            None => DatabaseUrl::Sqlite(self.data_dir.join("peerlink.db").to_string_lossy().into_owned()),
+            Some(raw) => {
+                DatabaseUrl::parse(raw).map_err(|e| invalid("PEERLINK_DATABASE_URL", e))?
+            }
+            None => DatabaseUrl::Sqlite(
+                self.data_dir
+                    .join("peerlink.db")
+                    .to_string_lossy()
+                    .into_owned(),
+            ),
         };
         if let Some(redis) = self.redis_url.as_deref().filter(|r| !r.trim().is_empty()) {
             if !(redis.starts_with("redis://") || redis.starts_with("rediss://")) {
-                return Err(invalid("PEERLINK_REDIS_URL", "must start with redis:// or rediss://"));
+                return Err(invalid(
+                    "PEERLINK_REDIS_URL",
+                    "must start with redis:// or rediss://",
+                ));
             }
             if let DatabaseUrl::Sqlite(_) = database {
                 return Err(invalid(
@@ -119,11 +143,19 @@ impl ServeArgs {
                     "a cluster shares one PostgreSQL: set PEERLINK_DATABASE_URL=postgres://… too",
                 ));
             }
-            return Err(invalid("PEERLINK_REDIS_URL", "cluster mode is not available in this version yet; unset it to run a single node"));
+            return Err(invalid(
+                "PEERLINK_REDIS_URL",
+                "cluster mode is not available in this version yet; unset it to run a single node",
+            ));
         }
         let admin_token = match self.admin_token.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(token) if token.len() < 16 => return Err(invalid("PEERLINK_ADMIN_TOKEN", "must be at least 16 characters")),
+            Some(token) if token.len() < 16 => {
+                return Err(invalid(
+                    "PEERLINK_ADMIN_TOKEN",
+                    "must be at least 16 characters",
+                ))
+            }
             Some(token) => Some(token.to_owned()),
         };
         let allowed_origins = match self.allowed_origins.as_deref() {
@@ -137,8 +169,20 @@ impl ServeArgs {
         };
         let node_id = match self.node_id.as_deref().map(str::trim) {
             None | Some("") => format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
-            Some(id) if id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => id.to_owned(),
-            Some(_) => return Err(invalid("PEERLINK_NODE_ID", "use 1-64 characters of A-Z a-z 0-9 - _")),
+            Some(id)
+                if id.len() <= 64
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+            {
+                id.to_owned()
+            }
+            Some(_) => {
+                return Err(invalid(
+                    "PEERLINK_NODE_ID",
+                    "use 1-64 characters of A-Z a-z 0-9 - _",
+                ))
+            }
         };
         let workers = match &self.workers {
             None => std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -147,25 +191,60 @@ impl ServeArgs {
         let sqlite_sync = match self.sqlite_sync.trim() {
             "full" => SqliteSync::Full,
             "normal" => SqliteSync::Normal,
-            other => return Err(invalid("PEERLINK_SQLITE_SYNC", format!("{other:?} is neither full nor normal"))),
+            other => {
+                return Err(invalid(
+                    "PEERLINK_SQLITE_SYNC",
+                    format!("{other:?} is neither full nor normal"),
+                ))
+            }
         };
         let defaults = Limits::default();
         let limits = Limits {
-            session_ttl: Duration::from_secs(number("PEERLINK_SESSION_TTL_SECS", &self.session_ttl_secs, 60, 365 * 24 * 3600)?),
-            rate_per_sec: number::<u32>("PEERLINK_RATE_PER_SEC", &self.rate_per_sec, 1, 1_000_000)?.into(),
-            rate_burst: number::<u32>("PEERLINK_RATE_BURST", &self.rate_burst, 1, 1_000_000)?.into(),
-            max_text_frame: number("PEERLINK_MAX_FRAME_BYTES", &self.max_frame_bytes, 1024, 16 * 1024 * 1024)?,
-            max_text_chars: number("PEERLINK_MAX_TEXT_CHARS", &self.max_text_chars, 1, 1_000_000)?,
+            session_ttl: Duration::from_secs(number(
+                "PEERLINK_SESSION_TTL_SECS",
+                &self.session_ttl_secs,
+                60,
+                365 * 24 * 3600,
+            )?),
+            rate_per_sec: number::<u32>("PEERLINK_RATE_PER_SEC", &self.rate_per_sec, 1, 1_000_000)?
+                .into(),
+            rate_burst: number::<u32>("PEERLINK_RATE_BURST", &self.rate_burst, 1, 1_000_000)?
+                .into(),
+            max_text_frame: number(
+                "PEERLINK_MAX_FRAME_BYTES",
+                &self.max_frame_bytes,
+                1024,
+                16 * 1024 * 1024,
+            )?,
+            max_text_chars: number(
+                "PEERLINK_MAX_TEXT_CHARS",
+                &self.max_text_chars,
+                1,
+                1_000_000,
+            )?,
             room_backlog: number("PEERLINK_ROOM_BACKLOG", &self.room_backlog, 1, 100_000)?,
             ..defaults
         };
         if limits.max_text_chars * 4 + 1024 > limits.max_text_frame {
             return Err(invalid(
                 "PEERLINK_MAX_TEXT_CHARS",
-                format!("{} characters may not fit in a {}-byte frame (PEERLINK_MAX_FRAME_BYTES)", limits.max_text_chars, limits.max_text_frame),
+                format!(
+                    "{} characters may not fit in a {}-byte frame (PEERLINK_MAX_FRAME_BYTES)",
+                    limits.max_text_chars, limits.max_text_frame
+                ),
             ));
         }
-        Ok(Config { bind, data_dir: self.data_dir.clone(), database, sqlite_sync, admin_token, allowed_origins, node_id, workers, limits })
+        Ok(Config {
+            bind,
+            data_dir: self.data_dir.clone(),
+            database,
+            sqlite_sync,
+            admin_token,
+            allowed_origins,
+            node_id,
+            workers,
+            limits,
+        })
     }
 }
 
@@ -173,19 +252,30 @@ fn number<T>(setting: &'static str, raw: &str, min: T, max: T) -> Result<T, Conf
 where
     T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
 {
-    let value: T = raw.trim().parse().map_err(|_| invalid(setting, format!("{raw:?} is not a whole number")))?;
+    let value: T = raw
+        .trim()
+        .parse()
+        .map_err(|_| invalid(setting, format!("{raw:?} is not a whole number")))?;
     if value < min || value > max {
-        return Err(invalid(setting, format!("{value} is outside {min}..={max}")));
+        return Err(invalid(
+            setting,
+            format!("{value} is outside {min}..={max}"),
+        ));
     }
     Ok(value)
 }
 
 /// An origin is `http(s)://host[:port]` with nothing after it.
 fn check_origin(origin: &str) -> Result<String, ConfigError> {
-    let rest = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"));
+    let rest = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
     match rest {
         Some(host) if !host.is_empty() && !host.contains('/') => Ok(origin.to_ascii_lowercase()),
-        _ => Err(invalid("PEERLINK_ALLOWED_ORIGINS", format!("{origin:?} is not an origin like https://chat.example.com"))),
+        _ => Err(invalid(
+            "PEERLINK_ALLOWED_ORIGINS",
+            format!("{origin:?} is not an origin like https://chat.example.com"),
+        )),
     }
 }
 

@@ -10,7 +10,10 @@ struct Harness {
 fn check(flags: &[&str]) -> Result<Config, ConfigError> {
     let mut argv = vec!["peerlink"];
     argv.extend_from_slice(flags);
-    Harness::try_parse_from(argv).expect("flags parse").args.check()
+    Harness::try_parse_from(argv)
+        .expect("flags parse")
+        .args
+        .check()
 }
 
 fn setting_of(flags: &[&str]) -> &'static str {
@@ -21,7 +24,10 @@ fn setting_of(flags: &[&str]) -> &'static str {
 fn defaults_run_a_single_sqlite_node_on_loopback() {
     let config = check(&[]).unwrap();
     assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
-    assert_eq!(config.database, DatabaseUrl::Sqlite("./peerlink-data/peerlink.db".into()));
+    assert_eq!(
+        config.database,
+        DatabaseUrl::Sqlite("./peerlink-data/peerlink.db".into())
+    );
     assert!(config.allowed_origins.is_empty());
     assert_eq!(config.limits.max_text_chars, 4000);
     assert_eq!(config.limits.max_text_frame, 65536);
@@ -30,30 +36,64 @@ fn defaults_run_a_single_sqlite_node_on_loopback() {
 #[test]
 fn bad_settings_are_named() {
     assert_eq!(setting_of(&["--bind", "localhost"]), "PEERLINK_BIND");
-    assert_eq!(setting_of(&["--database-url", "mysql://x/y"]), "PEERLINK_DATABASE_URL");
-    assert_eq!(setting_of(&["--redis-url", "redis://127.0.0.1:6379"]), "PEERLINK_REDIS_URL");
-    assert_eq!(setting_of(&["--redis-url", "http://x"]), "PEERLINK_REDIS_URL");
-    assert_eq!(setting_of(&["--admin-token", "short"]), "PEERLINK_ADMIN_TOKEN");
-    assert_eq!(setting_of(&["--allowed-origins", "http://ok.example,ftp://bad"]), "PEERLINK_ALLOWED_ORIGINS");
-    assert_eq!(setting_of(&["--rate-per-sec", "0"]), "PEERLINK_RATE_PER_SEC");
+    assert_eq!(
+        setting_of(&["--database-url", "mysql://x/y"]),
+        "PEERLINK_DATABASE_URL"
+    );
+    assert_eq!(
+        setting_of(&["--redis-url", "redis://127.0.0.1:6379"]),
+        "PEERLINK_REDIS_URL"
+    );
+    assert_eq!(
+        setting_of(&["--redis-url", "http://x"]),
+        "PEERLINK_REDIS_URL"
+    );
+    assert_eq!(
+        setting_of(&["--admin-token", "short"]),
+        "PEERLINK_ADMIN_TOKEN"
+    );
+    assert_eq!(
+        setting_of(&["--allowed-origins", "http://ok.example,ftp://bad"]),
+        "PEERLINK_ALLOWED_ORIGINS"
+    );
+    assert_eq!(
+        setting_of(&["--rate-per-sec", "0"]),
+        "PEERLINK_RATE_PER_SEC"
+    );
     assert_eq!(setting_of(&["--rate-burst", "lots"]), "PEERLINK_RATE_BURST");
-    assert_eq!(setting_of(&["--sqlite-sync", "sometimes"]), "PEERLINK_SQLITE_SYNC");
+    assert_eq!(
+        setting_of(&["--sqlite-sync", "sometimes"]),
+        "PEERLINK_SQLITE_SYNC"
+    );
     assert_eq!(setting_of(&["--node-id", "has space"]), "PEERLINK_NODE_ID");
 }
 
 #[test]
 fn inconsistent_limits_are_refused() {
-    assert_eq!(setting_of(&["--max-text-chars", "100000", "--max-frame-bytes", "65536"]), "PEERLINK_MAX_TEXT_CHARS");
+    assert_eq!(
+        setting_of(&["--max-text-chars", "100000", "--max-frame-bytes", "65536"]),
+        "PEERLINK_MAX_TEXT_CHARS"
+    );
 }
 
 #[test]
 fn the_message_names_variable_and_flag() {
     let error = check(&["--bind", "nowhere"]).unwrap_err().to_string();
-    assert!(error.contains("PEERLINK_BIND") && error.contains("--bind"), "{error}");
+    assert!(
+        error.contains("PEERLINK_BIND") && error.contains("--bind"),
+        "{error}"
+    );
 }
 
 #[test]
 fn origins_are_normalised() {
-    let config = check(&["--allowed-origins", "https://Chat.Example.com, http://127.0.0.1:9000"]).unwrap();
-    assert_eq!(config.allowed_origins, vec!["https://chat.example.com", "http://127.0.0.1:9000"]);
+    let config = check(&[
+        "--allowed-origins",
+        "https://Chat.Example.com, http://127.0.0.1:9000",
+    ])
+    .unwrap();
+    assert_eq!(
+        config.allowed_origins,
+        vec!["https://chat.example.com", "http://127.0.0.1:9000"]
+    );
 }

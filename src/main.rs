@@ -5,7 +5,11 @@ use peerlink::config::ServeArgs;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "peerlink", version, about = "Real-time chat and file transfer over WebSocket")]
+#[command(
+    name = "peerlink",
+    version,
+    about = "Real-time chat and file transfer over WebSocket"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -31,7 +35,8 @@ fn main() -> ExitCode {
             };
             // Test-only fault injection; deliberately not a flag so it cannot be set by accident.
             let faults = std::env::var("PEERLINK_FAULTS").is_ok_and(|v| v == "1");
-            let result = actix_web::rt::System::new().block_on(peerlink::node::serve(config, faults));
+            let result =
+                actix_web::rt::System::new().block_on(peerlink::node::serve(config, faults));
             match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

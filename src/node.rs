@@ -12,11 +12,17 @@ use std::time::Instant;
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     #[error("cannot create the data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("the HTTP server failed: {0}")]
     Server(std::io::Error),
 }
@@ -26,8 +32,10 @@ const POOL_SIZE: u32 = 8;
 
 /// Runs a node until SIGINT or SIGTERM.
 pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|source| NodeError::DataDir { path: config.data_dir.display().to_string(), source })?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
     raise_open_file_limit();
     log::info!("starting node: {}", config.describe());
     let store = DbStore::open(&StoreConfig {
@@ -54,12 +62,16 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
         admin_token_hash: token::hash(&admin_token),
         started: Instant::now(),
     });
-    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
-        .workers(config.workers)
-        .backlog(4096)
-        .max_connection_rate(1024)
-        .bind(config.bind)
-        .map_err(|source| NodeError::Bind { addr: config.bind.to_string(), source })?;
+    let server =
+        HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
+            .workers(config.workers)
+            .backlog(4096)
+            .max_connection_rate(1024)
+            .bind(config.bind)
+            .map_err(|source| NodeError::Bind {
+                addr: config.bind.to_string(),
+                source,
+            })?;
     for addr in server.addrs() {
         // Tests and scripts wait for this line to learn the port.
         println!("peerlink: listening on http://{addr}");
@@ -73,10 +85,14 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
 
 /// Lets the node hold as many connections as the hard limit allows.
 fn raise_open_file_limit() {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit/setrlimit read and write only the struct passed in.
     unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
             limit.rlim_cur = limit.rlim_max;
             if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
                 log::warn!("could not raise the open-file limit");

@@ -23,7 +23,10 @@ pub fn hash(token: &str) -> String {
 
 /// Whether a string could be a token at all; anything else is rejected without a lookup.
 pub fn looks_valid(token: &str) -> bool {
-    token.len() == 43 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    token.len() == 43
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]
@@ -37,7 +40,9 @@ mod tests {
         assert_eq!(tokens.len(), 1000, "tokens repeat");
         for token in &tokens {
             assert!(looks_valid(token), "{token}");
-            let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).unwrap();
+            let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(token)
+                .unwrap();
             assert_eq!(decoded.len() * 8, 256);
         }
     }
@@ -50,7 +55,10 @@ mod tests {
         assert!(!hash(&token).contains(&token));
         assert_ne!(hash(&token), hash(&generate()));
         // sha256("abc"), the FIPS 180-2 example.
-        assert_eq!(hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

@@ -71,7 +71,10 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     pub fn full(burst: f64, now: Instant) -> Self {
-        TokenBucket { tokens: burst, last: now }
+        TokenBucket {
+            tokens: burst,
+            last: now,
+        }
     }
 
     /// Takes one token, or says how long until one is available.
@@ -99,12 +102,19 @@ pub struct UserRateLimiter {
 
 impl UserRateLimiter {
     pub fn new(rate: f64, burst: f64) -> Self {
-        UserRateLimiter { rate, burst, buckets: Mutex::new(HashMap::new()) }
+        UserRateLimiter {
+            rate,
+            burst,
+            buckets: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Charges one frame to `user`; `Err` carries the wait until the next would pass.
     pub fn check(&self, user: UserId, now: Instant) -> Result<(), Duration> {
-        let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         // Forget full buckets now and then so the map does not grow with every user ever seen.
         if buckets.len() > 10_000 {
             let idle = Duration::from_secs_f64(self.burst / self.rate);

@@ -8,9 +8,16 @@ fn bucket_allows_a_burst_then_refills_at_the_rate() {
         assert!(bucket.take(10.0, 3.0, start).is_ok());
     }
     let wait = bucket.take(10.0, 3.0, start).unwrap_err();
-    assert!(wait <= Duration::from_millis(100) && wait > Duration::from_millis(90), "{wait:?}");
-    assert!(bucket.take(10.0, 3.0, start + Duration::from_millis(100)).is_ok());
-    assert!(bucket.take(10.0, 3.0, start + Duration::from_millis(100)).is_err());
+    assert!(
+        wait <= Duration::from_millis(100) && wait > Duration::from_millis(90),
+        "{wait:?}"
+    );
+    assert!(bucket
+        .take(10.0, 3.0, start + Duration::from_millis(100))
+        .is_ok());
+    assert!(bucket
+        .take(10.0, 3.0, start + Duration::from_millis(100))
+        .is_err());
 }
 
 #[test]

@@ -17,7 +17,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, Weak};
 
 enum RoomSlot {
-    Live { addr: Addr<RoomActor>, sessions: usize },
+    Live {
+        addr: Addr<RoomActor>,
+        sessions: usize,
+    },
     /// The actor died; these commands wait for its successor.
     Restarting(Vec<RoomCommand>),
 }
@@ -63,15 +66,27 @@ impl LocalRegistry {
         if self.shutting_down.load(Ordering::SeqCst) {
             return Err(RegistryError::ShuttingDown);
         }
-        self.node.get().and_then(Weak::upgrade).ok_or(RegistryError::ShuttingDown)
+        self.node
+            .get()
+            .and_then(Weak::upgrade)
+            .ok_or(RegistryError::ShuttingDown)
     }
 
-    fn start_room(&self, room: RoomName, node: Arc<NodeContext>, inherited: Option<RoomCrash>) -> Addr<RoomActor> {
-        RoomActor::start_in_arbiter(&self.arbiter, move |_| RoomActor::new(room, node, inherited))
+    fn start_room(
+        &self,
+        room: RoomName,
+        node: Arc<NodeContext>,
+        inherited: Option<RoomCrash>,
+    ) -> Addr<RoomActor> {
+        RoomActor::start_in_arbiter(&self.arbiter, move |_| {
+            RoomActor::new(room, node, inherited)
+        })
     }
 
     fn rooms(&self) -> MutexGuard<'_, HashMap<RoomName, RoomSlot>> {
-        self.rooms.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.rooms
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -92,12 +107,16 @@ impl Registry for LocalRegistry {
     }
 
     fn send_user(&self, user: UserId, command: PeerCommand) -> Result<(), RegistryError> {
-        let mut peers = self.peers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut peers = self
+            .peers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         match peers.get(&user) {
             Some(addr) if addr.connected() => addr.do_send(command),
             _ => {
                 let node = self.node()?;
-                let addr = PeerActor::start_in_arbiter(&self.arbiter, move |_| PeerActor::new(user, node));
+                let addr =
+                    PeerActor::start_in_arbiter(&self.arbiter, move |_| PeerActor::new(user, node));
                 addr.do_send(command);
                 peers.insert(user, addr);
             }
@@ -106,15 +125,25 @@ impl Registry for LocalRegistry {
     }
 
     fn session(&self, id: SessionId) -> Option<SessionRef> {
-        self.sessions.read().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&id).cloned()
+        self.sessions
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&id)
+            .cloned()
     }
 
     fn register_session(&self, session: SessionRef) {
-        self.sessions.write().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(session.id, session);
+        self.sessions
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(session.id, session);
     }
 
     fn unregister_session(&self, id: SessionId) {
-        self.sessions.write().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&id);
+        self.sessions
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&id);
     }
 
     fn rooms(&self) -> Vec<RoomStatus> {
@@ -133,7 +162,10 @@ impl Registry for LocalRegistry {
     }
 
     fn session_count(&self) -> usize {
-        self.sessions.read().unwrap_or_else(|poisoned| poisoned.into_inner()).len()
+        self.sessions
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .len()
     }
 
     fn report_room_crash(&self, crash: RoomCrash) {

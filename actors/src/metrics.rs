@@ -3,7 +3,10 @@
 
 use crate::protocol::client::CLIENT_KINDS;
 use crate::protocol::{ErrorCode, ServerKind};
-use prometheus::{Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry,
+};
 use std::sync::LazyLock;
 
 /// Every metric of the node, registered in one registry.
@@ -26,16 +29,50 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::build);
 impl Metrics {
     fn build() -> Metrics {
         let registry = Registry::new_custom(Some("peerlink".into()), None).unwrap_or_default();
-        let connections = IntGauge::new("connections", "Open WebSocket connections").unwrap_or_else(|_| unreachable_metric());
-        let frames_in_vec = IntCounterVec::new(Opts::new("frames_in_total", "Frames received, by type"), &["type"]).unwrap_or_else(|_| unreachable_metric());
-        let frames_out_vec = IntCounterVec::new(Opts::new("frames_out_total", "Frames sent, by type"), &["type"]).unwrap_or_else(|_| unreachable_metric());
-        let errors_vec = IntCounterVec::new(Opts::new("errors_total", "Error frames sent, by code"), &["code"]).unwrap_or_else(|_| unreachable_metric());
-        let buckets = vec![0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
-        let db_seconds = HistogramVec::new(HistogramOpts::new("db_seconds", "Database operation latency, by operation").buckets(buckets), &["op"]).unwrap_or_else(|_| unreachable_metric());
-        let commit_batch = Histogram::with_opts(HistogramOpts::new("commit_batch_messages", "Messages per group commit").buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0])).unwrap_or_else(|_| unreachable_metric());
-        let room_restarts = IntCounter::new("room_restarts_total", "Rooms restarted by the supervisor after a crash").unwrap_or_else(|_| unreachable_metric());
-        let messages_stored = IntCounter::new("messages_stored_total", "Chat messages committed").unwrap_or_else(|_| unreachable_metric());
-        let slow_clients_dropped = IntCounter::new("slow_clients_dropped_total", "Connections closed because their outbound queue overflowed").unwrap_or_else(|_| unreachable_metric());
+        let connections = IntGauge::new("connections", "Open WebSocket connections")
+            .unwrap_or_else(|_| unreachable_metric());
+        let frames_in_vec = IntCounterVec::new(
+            Opts::new("frames_in_total", "Frames received, by type"),
+            &["type"],
+        )
+        .unwrap_or_else(|_| unreachable_metric());
+        let frames_out_vec = IntCounterVec::new(
+            Opts::new("frames_out_total", "Frames sent, by type"),
+            &["type"],
+        )
+        .unwrap_or_else(|_| unreachable_metric());
+        let errors_vec = IntCounterVec::new(
+            Opts::new("errors_total", "Error frames sent, by code"),
+            &["code"],
+        )
+        .unwrap_or_else(|_| unreachable_metric());
+        let buckets = vec![
+            0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+            2.5,
+        ];
+        let db_seconds = HistogramVec::new(
+            HistogramOpts::new("db_seconds", "Database operation latency, by operation")
+                .buckets(buckets),
+            &["op"],
+        )
+        .unwrap_or_else(|_| unreachable_metric());
+        let commit_batch = Histogram::with_opts(
+            HistogramOpts::new("commit_batch_messages", "Messages per group commit")
+                .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]),
+        )
+        .unwrap_or_else(|_| unreachable_metric());
+        let room_restarts = IntCounter::new(
+            "room_restarts_total",
+            "Rooms restarted by the supervisor after a crash",
+        )
+        .unwrap_or_else(|_| unreachable_metric());
+        let messages_stored = IntCounter::new("messages_stored_total", "Chat messages committed")
+            .unwrap_or_else(|_| unreachable_metric());
+        let slow_clients_dropped = IntCounter::new(
+            "slow_clients_dropped_total",
+            "Connections closed because their outbound queue overflowed",
+        )
+        .unwrap_or_else(|_| unreachable_metric());
 
         for collector in [
             Box::new(connections.clone()) as Box<dyn prometheus::core::Collector>,
@@ -53,10 +90,19 @@ impl Metrics {
             }
         }
         Metrics {
-            frames_in: CLIENT_KINDS.iter().map(|k| frames_in_vec.with_label_values(&[k])).collect(),
+            frames_in: CLIENT_KINDS
+                .iter()
+                .map(|k| frames_in_vec.with_label_values(&[k]))
+                .collect(),
             frames_in_invalid: frames_in_vec.with_label_values(&["invalid"]),
-            frames_out: ServerKind::ALL.iter().map(|k| frames_out_vec.with_label_values(&[k.as_str()])).collect(),
-            errors: ErrorCode::ALL.iter().map(|c| errors_vec.with_label_values(&[c.as_str()])).collect(),
+            frames_out: ServerKind::ALL
+                .iter()
+                .map(|k| frames_out_vec.with_label_values(&[k.as_str()]))
+                .collect(),
+            errors: ErrorCode::ALL
+                .iter()
+                .map(|c| errors_vec.with_label_values(&[c.as_str()]))
+                .collect(),
             registry,
             connections,
             db_seconds,
@@ -93,7 +139,8 @@ impl Metrics {
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut buffer = Vec::new();
-        if let Err(e) = prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
+        if let Err(e) = prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut buffer)
+        {
             log::error!("metrics encoding failed: {e}");
         }
         String::from_utf8(buffer).unwrap_or_default()
@@ -118,7 +165,10 @@ mod tests {
         METRICS.frame_in("say");
         METRICS.frame_out(ServerKind::Message);
         METRICS.error(ErrorCode::RateLimited);
-        METRICS.db_seconds.with_label_values(&["test"]).observe(0.001);
+        METRICS
+            .db_seconds
+            .with_label_values(&["test"])
+            .observe(0.001);
         let text = METRICS.render();
         for needle in [
             "peerlink_connections",

@@ -16,9 +16,15 @@ pub enum PeerCommand {
     /// A session of this user said `hello` and got `welcome`.
     Attach(SessionRef),
     /// A session of this user ended; it was in `rooms`.
-    Detach { session: SessionId, rooms: Vec<RoomName> },
+    Detach {
+        session: SessionId,
+        rooms: Vec<RoomName>,
+    },
     /// A frame for every session of the user, except `except` (the one that caused it).
-    Deliver { out: Outbound, except: Option<SessionId> },
+    Deliver {
+        out: Outbound,
+        except: Option<SessionId>,
+    },
 }
 
 pub struct PeerActor {
@@ -29,7 +35,11 @@ pub struct PeerActor {
 
 impl PeerActor {
     pub fn new(user: UserId, node: Arc<NodeContext>) -> Self {
-        PeerActor { user, node, sessions: HashMap::new() }
+        PeerActor {
+            user,
+            node,
+            sessions: HashMap::new(),
+        }
     }
 }
 
@@ -53,8 +63,17 @@ impl Handler<PeerCommand> for PeerActor {
                 self.sessions.remove(&session);
                 let user_offline = self.sessions.is_empty();
                 for room in rooms {
-                    if let Err(e) = self.node.registry.send_room(&room, RoomCommand::SessionGone { session, user_offline }) {
-                        log::debug!("user {}: could not tell room {room} that a session ended: {e}", self.user);
+                    if let Err(e) = self.node.registry.send_room(
+                        &room,
+                        RoomCommand::SessionGone {
+                            session,
+                            user_offline,
+                        },
+                    ) {
+                        log::debug!(
+                            "user {}: could not tell room {room} that a session ended: {e}",
+                            self.user
+                        );
                     }
                 }
             }

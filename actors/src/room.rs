@@ -11,8 +11,8 @@
 
 use crate::metrics::METRICS;
 use crate::protocol::{
-    format_time, history_outbound, ErrorCode, MessageFrame, Outbound, PresenceStatus, ProtocolError, RequestId,
-    RoomName, ServerFrame, SessionId, User, UserId,
+    format_time, history_outbound, ErrorCode, MessageFrame, Outbound, PresenceStatus,
+    ProtocolError, RequestId, RoomName, ServerFrame, SessionId, User, UserId,
 };
 use crate::registry::{RoomCrash, SessionRef};
 use crate::store::{RoomSnapshot, StoreError, StoredMessage};
@@ -38,12 +38,31 @@ pub struct RoomMember {
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub enum RoomCommand {
-    Join { member: RoomMember, since: Option<u64>, re: Option<RequestId> },
-    Leave { session: SessionId, re: Option<RequestId> },
-    Say { member: RoomMember, text: Arc<str>, re: Option<RequestId> },
-    History { session: SessionId, before: Option<u64>, limit: usize, re: Option<RequestId> },
+    Join {
+        member: RoomMember,
+        since: Option<u64>,
+        re: Option<RequestId>,
+    },
+    Leave {
+        session: SessionId,
+        re: Option<RequestId>,
+    },
+    Say {
+        member: RoomMember,
+        text: Arc<str>,
+        re: Option<RequestId>,
+    },
+    History {
+        session: SessionId,
+        before: Option<u64>,
+        limit: usize,
+        re: Option<RequestId>,
+    },
     /// The session ended; `user_offline` when it was the user's last session on the node.
-    SessionGone { session: SessionId, user_offline: bool },
+    SessionGone {
+        session: SessionId,
+        user_offline: bool,
+    },
     /// Test-only fault injection: the room panics.
     Panic,
 }
@@ -107,13 +126,18 @@ impl RoomActor {
     fn load(&mut self, ctx: &mut Context<Self>) {
         let store = self.node.store.clone();
         let (room, keep) = (self.name.clone(), self.node.limits.room_backlog);
-        ctx.wait(store.load_room(room, keep).into_actor(self).map(|result, room, ctx| match result {
-            Ok(snapshot) => room.on_loaded(snapshot),
-            Err(e) => {
-                log::error!("room {} could not load ({e}); retrying in {RELOAD_INTERVAL:?}", room.name);
-                ctx.run_later(RELOAD_INTERVAL, |room, ctx| room.load(ctx));
-            }
-        }));
+        ctx.wait(store.load_room(room, keep).into_actor(self).map(
+            |result, room, ctx| match result {
+                Ok(snapshot) => room.on_loaded(snapshot),
+                Err(e) => {
+                    log::error!(
+                        "room {} could not load ({e}); retrying in {RELOAD_INTERVAL:?}",
+                        room.name
+                    );
+                    ctx.run_later(RELOAD_INTERVAL, |room, ctx| room.load(ctx));
+                }
+            },
+        ));
     }
 
     fn on_loaded(&mut self, snapshot: RoomSnapshot) {
@@ -132,7 +156,13 @@ impl RoomActor {
         for member in crash.members {
             if let Some(sink) = self.node.registry.session(member.session) {
                 *self.sessions_per_user.entry(member.user.id).or_default() += 1;
-                self.members.insert(member.session, Member { user: member.user, sink });
+                self.members.insert(
+                    member.session,
+                    Member {
+                        user: member.user,
+                        sink,
+                    },
+                );
             }
         }
         let missed: Vec<Arc<str>> = self
@@ -142,7 +172,13 @@ impl RoomActor {
             .map(|m| m.json.clone())
             .collect();
         for json in missed {
-            self.broadcast(&Outbound::Frame { kind: crate::protocol::ServerKind::Message, json }, None);
+            self.broadcast(
+                &Outbound::Frame {
+                    kind: crate::protocol::ServerKind::Message,
+                    json,
+                },
+                None,
+            );
         }
         log::info!(
             "room {} restarted with {} sessions at seq {}",
@@ -154,7 +190,9 @@ impl RoomActor {
     }
 
     fn size_changed(&self) {
-        self.node.registry.room_size_changed(&self.name, self.members.len());
+        self.node
+            .registry
+            .room_size_changed(&self.name, self.members.len());
     }
 
     fn broadcast(&self, out: &Outbound, except: Option<SessionId>) {
@@ -182,7 +220,12 @@ impl RoomActor {
     }
 
     fn presence(&self, user: &User, status: PresenceStatus, except: Option<SessionId>) {
-        let out = ServerFrame::Presence { room: &self.name, user, status }.to_outbound();
+        let out = ServerFrame::Presence {
+            room: &self.name,
+            user,
+            status,
+        }
+        .to_outbound();
         self.broadcast(&out, except);
     }
 
@@ -191,7 +234,13 @@ impl RoomActor {
             return; // the session ended before its join arrived
         };
         let rejoin = self.members.contains_key(&member.session);
-        self.members.insert(member.session, Member { user: member.user.clone(), sink });
+        self.members.insert(
+            member.session,
+            Member {
+                user: member.user.clone(),
+                sink,
+            },
+        );
         if !rejoin {
             let count = self.sessions_per_user.entry(member.user.id).or_default();
             *count += 1;
@@ -206,7 +255,10 @@ impl RoomActor {
     /// `joined`, then every kept message after `since`.
     fn send_joined(&self, session: SessionId, since: Option<u64>, re: Option<&str>) {
         let since = since.unwrap_or(self.delivered_seq.saturating_sub(DEFAULT_JOIN_BACKLOG));
-        let oldest_kept = self.recent.front().map_or(self.delivered_seq + 1, |m| m.seq);
+        let oldest_kept = self
+            .recent
+            .front()
+            .map_or(self.delivered_seq + 1, |m| m.seq);
         let truncated = since + 1 < oldest_kept;
         let members = self.member_users();
         let joined = ServerFrame::Joined {
@@ -218,7 +270,13 @@ impl RoomActor {
         };
         self.reply(session, joined.to_outbound());
         for cached in self.recent.iter().filter(|m| m.seq > since) {
-            self.reply(session, Outbound::Frame { kind: crate::protocol::ServerKind::Message, json: cached.json.clone() });
+            self.reply(
+                session,
+                Outbound::Frame {
+                    kind: crate::protocol::ServerKind::Message,
+                    json: cached.json.clone(),
+                },
+            );
         }
     }
 
@@ -252,9 +310,18 @@ impl RoomActor {
         true
     }
 
-    fn say(&mut self, member: RoomMember, text: Arc<str>, re: Option<RequestId>, ctx: &mut Context<Self>) {
+    fn say(
+        &mut self,
+        member: RoomMember,
+        text: Arc<str>,
+        re: Option<RequestId>,
+        ctx: &mut Context<Self>,
+    ) {
         if !self.members.contains_key(&member.session) {
-            let error = ProtocolError::new(ErrorCode::Forbidden, format!("join room {} before saying anything in it", self.name));
+            let error = ProtocolError::new(
+                ErrorCode::Forbidden,
+                format!("join room {} before saying anything in it", self.name),
+            );
             return self.reply_error(member.session, re.as_deref(), error);
         }
         self.assigned_seq += 1;
@@ -265,17 +332,37 @@ impl RoomActor {
             text,
             at_ms: now_ms(),
         };
-        let pending = Committed { message: message.clone(), sender: member.session, re };
+        let pending = Committed {
+            message: message.clone(),
+            sender: member.session,
+            re,
+        };
         let commit = self.node.store.append_message(message);
-        ctx.spawn(commit.into_actor(self).map(move |result, room, ctx| room.on_commit(pending, result, ctx)));
+        ctx.spawn(
+            commit
+                .into_actor(self)
+                .map(move |result, room, ctx| room.on_commit(pending, result, ctx)),
+        );
     }
 
-    fn on_commit(&mut self, pending: Committed, result: Result<(), StoreError>, ctx: &mut Context<Self>) {
+    fn on_commit(
+        &mut self,
+        pending: Committed,
+        result: Result<(), StoreError>,
+        ctx: &mut Context<Self>,
+    ) {
         if let Err(e) = result {
             // The seq is burnt; carrying on would leave a gap. Fail the sender and let the
             // supervisor restart the room from what the store really holds.
-            log::error!("room {}: commit of seq {} failed: {e}", self.name, pending.message.seq);
-            let error = ProtocolError::new(ErrorCode::Unavailable, "the message could not be stored; send it again");
+            log::error!(
+                "room {}: commit of seq {} failed: {e}",
+                self.name,
+                pending.message.seq
+            );
+            let error = ProtocolError::new(
+                ErrorCode::Unavailable,
+                "the message could not be stored; send it again",
+            );
             self.reply_error(pending.sender, pending.re.as_deref(), error);
             ctx.stop();
             return;
@@ -288,15 +375,25 @@ impl RoomActor {
     }
 
     fn fan_out(&mut self, committed: Committed) {
-        let Committed { message, sender, re } = committed;
+        let Committed {
+            message,
+            sender,
+            re,
+        } = committed;
         let mut frame = message_frame(&message);
-        let out = Outbound::Frame { kind: crate::protocol::ServerKind::Message, json: frame.to_json().into() };
+        let out = Outbound::Frame {
+            kind: crate::protocol::ServerKind::Message,
+            json: frame.to_json().into(),
+        };
         self.broadcast(&out, Some(sender));
         frame.re = re;
         self.reply(sender, frame.to_outbound());
         self.delivered_seq = message.seq;
         if let Outbound::Frame { json, .. } = out {
-            self.remember(Cached { seq: message.seq, json });
+            self.remember(Cached {
+                seq: message.seq,
+                json,
+            });
         }
     }
 
@@ -307,28 +404,58 @@ impl RoomActor {
         self.recent.push_back(cached);
     }
 
-    fn history(&mut self, session: SessionId, before: Option<u64>, limit: usize, re: Option<RequestId>, ctx: &mut Context<Self>) {
-        let before = before.unwrap_or(self.delivered_seq + 1).min(self.delivered_seq + 1);
+    fn history(
+        &mut self,
+        session: SessionId,
+        before: Option<u64>,
+        limit: usize,
+        re: Option<RequestId>,
+        ctx: &mut Context<Self>,
+    ) {
+        let before = before
+            .unwrap_or(self.delivered_seq + 1)
+            .min(self.delivered_seq + 1);
         let from = before.saturating_sub(limit as u64).max(1);
-        let oldest_kept = self.recent.front().map_or(self.delivered_seq + 1, |m| m.seq);
+        let oldest_kept = self
+            .recent
+            .front()
+            .map_or(self.delivered_seq + 1, |m| m.seq);
         if from >= oldest_kept || before <= 1 {
-            let kept = self.recent.iter().filter(|m| m.seq >= from && m.seq < before).map(|m| m.json.as_ref());
+            let kept = self
+                .recent
+                .iter()
+                .filter(|m| m.seq >= from && m.seq < before)
+                .map(|m| m.json.as_ref());
             let out = history_outbound(re.as_deref(), &self.name, kept);
             return self.reply(session, out);
         }
         let lookup = self.node.store.history(self.name.clone(), before, limit);
-        ctx.spawn(lookup.into_actor(self).map(move |result, room, _| match result {
-            Ok(messages) => {
-                let json: Vec<String> = messages.iter().map(|m| message_frame(m).to_json()).collect();
-                let out = history_outbound(re.as_deref(), &room.name, json.iter().map(String::as_str));
-                room.reply(session, out);
-            }
-            Err(e) => {
-                log::warn!("room {}: history lookup failed: {e}", room.name);
-                let error = ProtocolError::new(ErrorCode::Unavailable, "history is unavailable right now; try again");
-                room.reply_error(session, re.as_deref(), error);
-            }
-        }));
+        ctx.spawn(
+            lookup
+                .into_actor(self)
+                .map(move |result, room, _| match result {
+                    Ok(messages) => {
+                        let json: Vec<String> = messages
+                            .iter()
+                            .map(|m| message_frame(m).to_json())
+                            .collect();
+                        let out = history_outbound(
+                            re.as_deref(),
+                            &room.name,
+                            json.iter().map(String::as_str),
+                        );
+                        room.reply(session, out);
+                    }
+                    Err(e) => {
+                        log::warn!("room {}: history lookup failed: {e}", room.name);
+                        let error = ProtocolError::new(
+                            ErrorCode::Unavailable,
+                            "history is unavailable right now; try again",
+                        );
+                        room.reply_error(session, re.as_deref(), error);
+                    }
+                }),
+        );
     }
 
     fn crash_report(&self) -> RoomCrash {
@@ -337,7 +464,10 @@ impl RoomActor {
             members: self
                 .members
                 .iter()
-                .map(|(session, m)| RoomMember { session: *session, user: m.user.clone() })
+                .map(|(session, m)| RoomMember {
+                    session: *session,
+                    user: m.user.clone(),
+                })
                 .collect(),
             delivered_seq: self.delivered_seq,
         }
@@ -357,7 +487,10 @@ fn message_frame(message: &StoredMessage) -> MessageFrame {
 }
 
 fn cache_entry(message: &StoredMessage) -> Cached {
-    Cached { seq: message.seq, json: message_frame(message).to_json().into() }
+    Cached {
+        seq: message.seq,
+        json: message_frame(message).to_json().into(),
+    }
 }
 
 impl Actor for RoomActor {
@@ -376,7 +509,10 @@ impl Handler<RoomCommand> for RoomActor {
     fn handle(&mut self, command: RoomCommand, ctx: &mut Context<Self>) {
         if !self.loaded {
             if let Some((session, re)) = command.requester() {
-                let error = ProtocolError::new(ErrorCode::Unavailable, "the room's storage is unavailable; try again shortly");
+                let error = ProtocolError::new(
+                    ErrorCode::Unavailable,
+                    "the room's storage is unavailable; try again shortly",
+                );
                 self.reply_error(session, re.as_deref(), error);
             }
             return;
@@ -385,16 +521,38 @@ impl Handler<RoomCommand> for RoomActor {
             RoomCommand::Join { member, since, re } => self.join(member, since, re),
             RoomCommand::Leave { session, re } => {
                 if self.remove(session, PresenceStatus::Left) {
-                    self.node.registry.send_session(session, ServerFrame::Left { room: &self.name, re: re.as_deref() }.to_outbound());
+                    self.node.registry.send_session(
+                        session,
+                        ServerFrame::Left {
+                            room: &self.name,
+                            re: re.as_deref(),
+                        }
+                        .to_outbound(),
+                    );
                 } else {
-                    let error = ProtocolError::new(ErrorCode::NotFound, format!("you are not in room {}", self.name));
+                    let error = ProtocolError::new(
+                        ErrorCode::NotFound,
+                        format!("you are not in room {}", self.name),
+                    );
                     self.reply_error(session, re.as_deref(), error);
                 }
             }
             RoomCommand::Say { member, text, re } => self.say(member, text, re, ctx),
-            RoomCommand::History { session, before, limit, re } => self.history(session, before, limit, re, ctx),
-            RoomCommand::SessionGone { session, user_offline } => {
-                let status = if user_offline { PresenceStatus::Offline } else { PresenceStatus::Left };
+            RoomCommand::History {
+                session,
+                before,
+                limit,
+                re,
+            } => self.history(session, before, limit, re, ctx),
+            RoomCommand::SessionGone {
+                session,
+                user_offline,
+            } => {
+                let status = if user_offline {
+                    PresenceStatus::Offline
+                } else {
+                    PresenceStatus::Left
+                };
                 self.remove(session, status);
             }
             RoomCommand::Panic => panic!("fault injection: room {} panics on request", self.name),
@@ -406,8 +564,12 @@ impl RoomCommand {
     /// The session that expects an answer to this command, and its request id.
     fn requester(&self) -> Option<(SessionId, Option<RequestId>)> {
         match self {
-            RoomCommand::Join { member, re, .. } | RoomCommand::Say { member, re, .. } => Some((member.session, re.clone())),
-            RoomCommand::Leave { session, re } | RoomCommand::History { session, re, .. } => Some((*session, re.clone())),
+            RoomCommand::Join { member, re, .. } | RoomCommand::Say { member, re, .. } => {
+                Some((member.session, re.clone()))
+            }
+            RoomCommand::Leave { session, re } | RoomCommand::History { session, re, .. } => {
+                Some((*session, re.clone()))
+            }
             RoomCommand::SessionGone { .. } | RoomCommand::Panic => None,
         }
     }

@@ -13,15 +13,17 @@ use crate::peer::PeerCommand;
 use crate::protocol::client::FrameError;
 use crate::protocol::values::{validate_text, validate_user_name};
 use crate::protocol::{
-    format_time, parse_client_frame, ClientFrame, ErrorCode, MessageFrame, Outbound, ProtocolError, RequestId,
-    RoomName, ServerFrame, SessionId, User, UserId, WelcomeLimits,
+    format_time, parse_client_frame, ClientFrame, ErrorCode, MessageFrame, Outbound, ProtocolError,
+    RequestId, RoomName, ServerFrame, SessionId, User, UserId, WelcomeLimits,
 };
 use crate::registry::{SessionRef, SessionSink};
 use crate::room::{RoomCommand, RoomMember};
 use crate::store::{DirectMessage, NewIdentity, StoreError};
 use crate::{now_ms, NodeContext};
 use actix::prelude::*;
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError as WsError};
+use actix_ws::{
+    AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError as WsError,
+};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -53,7 +55,10 @@ impl SessionSink for LocalSink {
                 if !self.overflowed.swap(true, Ordering::Relaxed) {
                     METRICS.slow_clients_dropped.inc();
                     let reason = "the client reads too slowly: outbound queue full".to_owned();
-                    let _ = self.tx.send(Outbound::Close { code: CLOSE_POLICY, reason });
+                    let _ = self.tx.send(Outbound::Close {
+                        code: CLOSE_POLICY,
+                        reason,
+                    });
                 }
                 return false;
             }
@@ -63,7 +68,11 @@ impl SessionSink for LocalSink {
 }
 
 /// Drains a connection's queue into its socket until the queue closes or a close is sent.
-async fn write_loop(mut ws: actix_ws::Session, mut rx: mpsc::UnboundedReceiver<Outbound>, queued: Arc<AtomicUsize>) {
+async fn write_loop(
+    mut ws: actix_ws::Session,
+    mut rx: mpsc::UnboundedReceiver<Outbound>,
+    queued: Arc<AtomicUsize>,
+) {
     while let Some(out) = rx.recv().await {
         let sent = match out {
             Outbound::Frame { kind, json } => {
@@ -74,7 +83,10 @@ async fn write_loop(mut ws: actix_ws::Session, mut rx: mpsc::UnboundedReceiver<O
             Outbound::Ping => ws.ping(b"").await,
             Outbound::Pong(payload) => ws.pong(&payload).await,
             Outbound::Close { code, reason } => {
-                let reason = CloseReason { code: CloseCode::from(code), description: Some(reason) };
+                let reason = CloseReason {
+                    code: CloseCode::from(code),
+                    description: Some(reason),
+                };
                 let _ = ws.close(Some(reason)).await;
                 return;
             }
@@ -91,7 +103,10 @@ enum Phase {
     AwaitingHello(TokenBucket),
     /// `hello` is with the store; nothing else is accepted until `welcome`.
     Authenticating(TokenBucket),
-    Ready { user: User, token: String },
+    Ready {
+        user: User,
+        token: String,
+    },
 }
 
 pub struct SessionActor {
@@ -108,11 +123,21 @@ pub struct SessionActor {
 
 impl SessionActor {
     /// Starts the actor for an upgraded connection on the current arbiter.
-    pub fn launch(node: Arc<NodeContext>, ws: actix_ws::Session, stream: AggregatedMessageStream, peer_addr: String) -> Addr<SessionActor> {
+    pub fn launch(
+        node: Arc<NodeContext>,
+        ws: actix_ws::Session,
+        stream: AggregatedMessageStream,
+        peer_addr: String,
+    ) -> Addr<SessionActor> {
         let (tx, rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
         let id = SessionId::new_random();
-        let sink = LocalSink { tx, queued: queued.clone(), max_queued: node.limits.max_outbound_queue, overflowed: AtomicBool::new(false) };
+        let sink = LocalSink {
+            tx,
+            queued: queued.clone(),
+            max_queued: node.limits.max_outbound_queue,
+            overflowed: AtomicBool::new(false),
+        };
         let sink = SessionRef::new(id, Arc::new(sink));
         actix::spawn(write_loop(ws, rx, queued));
         METRICS.connections.inc();
@@ -144,7 +169,10 @@ impl SessionActor {
     fn close(&mut self, code: u16, reason: impl Into<String>, ctx: &mut Context<Self>) {
         if !self.closing {
             self.closing = true;
-            self.sink.deliver(Outbound::Close { code, reason: reason.into() });
+            self.sink.deliver(Outbound::Close {
+                code,
+                reason: reason.into(),
+            });
         }
         ctx.stop();
     }
@@ -170,7 +198,10 @@ impl SessionActor {
     fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
         if text.len() > self.node.limits.max_text_frame {
             METRICS.frame_in_invalid();
-            let reason = format!("text frame larger than {} bytes", self.node.limits.max_text_frame);
+            let reason = format!(
+                "text frame larger than {} bytes",
+                self.node.limits.max_text_frame
+            );
             return self.close(CLOSE_TOO_BIG, reason, ctx);
         }
         let parsed = match parse_client_frame(text) {
@@ -187,9 +218,17 @@ impl SessionActor {
         }
         let re = parsed.id;
         let result = match (&self.phase, parsed.frame) {
-            (Phase::AwaitingHello(_), ClientFrame::Hello { name, token, .. }) => self.hello(name, token, re.clone(), ctx),
-            (Phase::AwaitingHello(_), _) => Err(ProtocolError::new(ErrorCode::Unauthorized, "send hello first")),
-            (Phase::Authenticating(_), _) => Err(ProtocolError::new(ErrorCode::Unauthorized, "wait for welcome before sending more frames")),
+            (Phase::AwaitingHello(_), ClientFrame::Hello { name, token, .. }) => {
+                self.hello(name, token, re.clone(), ctx)
+            }
+            (Phase::AwaitingHello(_), _) => Err(ProtocolError::new(
+                ErrorCode::Unauthorized,
+                "send hello first",
+            )),
+            (Phase::Authenticating(_), _) => Err(ProtocolError::new(
+                ErrorCode::Unauthorized,
+                "wait for welcome before sending more frames",
+            )),
             (Phase::Ready { user, .. }, frame) => {
                 let user = user.clone();
                 self.dispatch(user, frame, re.clone(), ctx)
@@ -204,12 +243,20 @@ impl SessionActor {
         let now = Instant::now();
         let (rate, burst) = (self.node.rate.rate(), self.node.rate.burst());
         match &mut self.phase {
-            Phase::AwaitingHello(bucket) | Phase::Authenticating(bucket) => bucket.take(rate, burst, now),
+            Phase::AwaitingHello(bucket) | Phase::Authenticating(bucket) => {
+                bucket.take(rate, burst, now)
+            }
             Phase::Ready { user, .. } => self.node.rate.check(user.id, now),
         }
     }
 
-    fn hello(&mut self, name: Option<String>, token: Option<String>, re: Option<RequestId>, ctx: &mut Context<Self>) -> Result<(), ProtocolError> {
+    fn hello(
+        &mut self,
+        name: Option<String>,
+        token: Option<String>,
+        re: Option<RequestId>,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), ProtocolError> {
         let store = self.node.store.clone();
         let lookup = match (name, token) {
             (Some(name), None) => {
@@ -218,14 +265,27 @@ impl SessionActor {
             }
             (None, Some(token)) => {
                 let presented = token.clone();
-                Box::pin(async move { store.authenticate(token).await.map(|user| NewIdentity { user, token: presented }) })
+                Box::pin(async move {
+                    store.authenticate(token).await.map(|user| NewIdentity {
+                        user,
+                        token: presented,
+                    })
+                })
             }
-            _ => return Err(ProtocolError::bad_request("hello takes either a name (a new user) or a token (a returning one)")),
+            _ => {
+                return Err(ProtocolError::bad_request(
+                    "hello takes either a name (a new user) or a token (a returning one)",
+                ))
+            }
         };
         if let Phase::AwaitingHello(bucket) = &self.phase {
             self.phase = Phase::Authenticating(bucket.clone());
         }
-        ctx.spawn(lookup.into_actor(self).map(move |result, session, _| session.on_identity(result, re)));
+        ctx.spawn(
+            lookup
+                .into_actor(self)
+                .map(move |result, session, _| session.on_identity(result, re)),
+        );
         Ok(())
     }
 
@@ -265,22 +325,51 @@ impl SessionActor {
             re: re.as_deref(),
         });
         self.node.registry.register_session(self.sink.clone());
-        if let Err(e) = self.node.registry.send_user(identity.user.id, PeerCommand::Attach(self.sink.clone())) {
+        if let Err(e) = self
+            .node
+            .registry
+            .send_user(identity.user.id, PeerCommand::Attach(self.sink.clone()))
+        {
             log::warn!("session {}: peer unavailable: {e}", self.id);
         }
-        log::debug!("session {} is {} ({})", self.id, identity.user.name, identity.user.id);
-        self.phase = Phase::Ready { user: identity.user, token: identity.token };
+        log::debug!(
+            "session {} is {} ({})",
+            self.id,
+            identity.user.name,
+            identity.user.id
+        );
+        self.phase = Phase::Ready {
+            user: identity.user,
+            token: identity.token,
+        };
     }
 
-    fn dispatch(&mut self, user: User, frame: ClientFrame, re: Option<RequestId>, ctx: &mut Context<Self>) -> Result<(), ProtocolError> {
-        let member = RoomMember { session: self.id, user };
+    fn dispatch(
+        &mut self,
+        user: User,
+        frame: ClientFrame,
+        re: Option<RequestId>,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), ProtocolError> {
+        let member = RoomMember {
+            session: self.id,
+            user,
+        };
         match frame {
-            ClientFrame::Hello { .. } => Err(ProtocolError::new(ErrorCode::Conflict, "this connection has already said hello")),
+            ClientFrame::Hello { .. } => Err(ProtocolError::new(
+                ErrorCode::Conflict,
+                "this connection has already said hello",
+            )),
             ClientFrame::Join { room, since, .. } => {
                 let room = RoomName::parse(&room)?;
-                if !self.rooms.contains(&room) && self.rooms.len() >= self.node.limits.max_rooms_per_session {
+                if !self.rooms.contains(&room)
+                    && self.rooms.len() >= self.node.limits.max_rooms_per_session
+                {
                     let max = self.node.limits.max_rooms_per_session;
-                    return Err(ProtocolError::new(ErrorCode::Forbidden, format!("a connection may be in at most {max} rooms; leave one first")));
+                    return Err(ProtocolError::new(
+                        ErrorCode::Forbidden,
+                        format!("a connection may be in at most {max} rooms; leave one first"),
+                    ));
                 }
                 self.rooms.insert(room.clone());
                 self.to_room(&room, RoomCommand::Join { member, since, re })
@@ -288,9 +377,18 @@ impl SessionActor {
             ClientFrame::Leave { room, .. } => {
                 let room = RoomName::parse(&room)?;
                 if !self.rooms.remove(&room) {
-                    return Err(ProtocolError::new(ErrorCode::NotFound, format!("you are not in room {room}")));
+                    return Err(ProtocolError::new(
+                        ErrorCode::NotFound,
+                        format!("you are not in room {room}"),
+                    ));
                 }
-                self.to_room(&room, RoomCommand::Leave { session: self.id, re })
+                self.to_room(
+                    &room,
+                    RoomCommand::Leave {
+                        session: self.id,
+                        re,
+                    },
+                )
             }
             ClientFrame::Say { room, to, text, .. } => {
                 validate_text(&text, self.node.limits.max_text_chars)?;
@@ -298,27 +396,56 @@ impl SessionActor {
                     (Some(room), None) => {
                         let room = RoomName::parse(&room)?;
                         if !self.rooms.contains(&room) {
-                            return Err(ProtocolError::new(ErrorCode::Forbidden, format!("join room {room} before saying anything in it")));
+                            return Err(ProtocolError::new(
+                                ErrorCode::Forbidden,
+                                format!("join room {room} before saying anything in it"),
+                            ));
                         }
-                        self.to_room(&room, RoomCommand::Say { member, text: text.into(), re })
+                        self.to_room(
+                            &room,
+                            RoomCommand::Say {
+                                member,
+                                text: text.into(),
+                                re,
+                            },
+                        )
                     }
                     (None, Some(to)) => {
                         let to = UserId::parse(&to)?;
                         self.direct(member.user, to, text.into(), re, ctx);
                         Ok(())
                     }
-                    _ => Err(ProtocolError::bad_request("say takes either \"room\" or \"to\", not both and not neither")),
+                    _ => Err(ProtocolError::bad_request(
+                        "say takes either \"room\" or \"to\", not both and not neither",
+                    )),
                 }
             }
-            ClientFrame::History { room, before, limit, .. } => {
+            ClientFrame::History {
+                room,
+                before,
+                limit,
+                ..
+            } => {
                 let room = RoomName::parse(&room)?;
                 let max = self.node.limits.max_history;
                 let limit = match limit {
                     None => 50.min(max),
-                    Some(0) => return Err(ProtocolError::bad_request("history limit must be at least 1")),
+                    Some(0) => {
+                        return Err(ProtocolError::bad_request(
+                            "history limit must be at least 1",
+                        ))
+                    }
                     Some(n) => (n as usize).min(max),
                 };
-                self.to_room(&room, RoomCommand::History { session: self.id, before, limit, re })
+                self.to_room(
+                    &room,
+                    RoomCommand::History {
+                        session: self.id,
+                        before,
+                        limit,
+                        re,
+                    },
+                )
             }
             ClientFrame::Ping { .. } => {
                 self.send(ServerFrame::Pong { re: re.as_deref() });
@@ -329,21 +456,41 @@ impl SessionActor {
     }
 
     fn to_room(&self, room: &RoomName, command: RoomCommand) -> Result<(), ProtocolError> {
-        self.node
-            .registry
-            .send_room(room, command)
-            .map_err(|e| ProtocolError::new(ErrorCode::Unavailable, format!("room {room} is unavailable: {e}")))
+        self.node.registry.send_room(room, command).map_err(|e| {
+            ProtocolError::new(
+                ErrorCode::Unavailable,
+                format!("room {room} is unavailable: {e}"),
+            )
+        })
     }
 
     /// A direct message: stored first, then delivered to every session of both users.
-    fn direct(&mut self, from: User, to: UserId, text: Arc<str>, re: Option<RequestId>, ctx: &mut Context<Self>) {
-        let message = DirectMessage { id: uuid::Uuid::new_v4(), from, to, text, at_ms: now_ms() };
+    fn direct(
+        &mut self,
+        from: User,
+        to: UserId,
+        text: Arc<str>,
+        re: Option<RequestId>,
+        ctx: &mut Context<Self>,
+    ) {
+        let message = DirectMessage {
+            id: uuid::Uuid::new_v4(),
+            from,
+            to,
+            text,
+            at_ms: now_ms(),
+        };
         let commit = self.node.store.append_direct(message.clone());
         ctx.spawn(commit.into_actor(self).map(move |result, session, _| {
             if let Err(e) = result {
                 let error = match e {
-                    StoreError::UnknownUser => ProtocolError::new(ErrorCode::NotFound, format!("there is no user {to}")),
-                    other => ProtocolError::new(ErrorCode::Unavailable, format!("the message could not be stored ({other}); send it again")),
+                    StoreError::UnknownUser => {
+                        ProtocolError::new(ErrorCode::NotFound, format!("there is no user {to}"))
+                    }
+                    other => ProtocolError::new(
+                        ErrorCode::Unavailable,
+                        format!("the message could not be stored ({other}); send it again"),
+                    ),
                 };
                 return session.send_error(re.as_deref(), &error);
             }
@@ -358,18 +505,37 @@ impl SessionActor {
             };
             let plain = frame.to_outbound();
             let registry = &session.node.registry;
-            let _ = registry.send_user(message.from.id, PeerCommand::Deliver { out: plain.clone(), except: Some(session.id) });
+            let _ = registry.send_user(
+                message.from.id,
+                PeerCommand::Deliver {
+                    out: plain.clone(),
+                    except: Some(session.id),
+                },
+            );
             if to != message.from.id {
-                let _ = registry.send_user(to, PeerCommand::Deliver { out: plain, except: None });
+                let _ = registry.send_user(
+                    to,
+                    PeerCommand::Deliver {
+                        out: plain,
+                        except: None,
+                    },
+                );
             }
             frame.re = re;
             session.sink.deliver(frame.to_outbound());
         }));
     }
 
-    fn fault(&mut self, target: &str, room: Option<String>, ctx: &mut Context<Self>) -> Result<(), ProtocolError> {
+    fn fault(
+        &mut self,
+        target: &str,
+        room: Option<String>,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), ProtocolError> {
         if !self.node.faults {
-            return Err(ProtocolError::bad_request("unknown frame type \"debug_panic\""));
+            return Err(ProtocolError::bad_request(
+                "unknown frame type \"debug_panic\"",
+            ));
         }
         match (target, room) {
             ("session", _) => panic!("fault injection: session {} panics on request", self.id),
@@ -379,7 +545,9 @@ impl SessionActor {
             }
             _ => {
                 let _ = ctx;
-                Err(ProtocolError::bad_request("debug_panic takes target \"session\", or \"room\" with a room"))
+                Err(ProtocolError::bad_request(
+                    "debug_panic takes target \"session\", or \"room\" with a room",
+                ))
             }
         }
     }
@@ -390,14 +558,23 @@ impl SessionActor {
         self.node.registry.unregister_session(self.id);
         if let Phase::Ready { user, token } = &self.phase {
             let rooms: Vec<RoomName> = self.rooms.drain().collect();
-            if let Err(e) = self.node.registry.send_user(user.id, PeerCommand::Detach { session: self.id, rooms }) {
+            if let Err(e) = self.node.registry.send_user(
+                user.id,
+                PeerCommand::Detach {
+                    session: self.id,
+                    rooms,
+                },
+            ) {
                 log::debug!("session {}: could not announce its end: {e}", self.id);
             }
             self.node.store.touch_token(token.clone());
         }
         if !self.closing {
             self.closing = true;
-            self.sink.deliver(Outbound::Close { code: 1011, reason: "the session ended unexpectedly".into() });
+            self.sink.deliver(Outbound::Close {
+                code: 1011,
+                reason: "the session ended unexpectedly".into(),
+            });
         }
         METRICS.connections.dec();
     }
@@ -424,7 +601,9 @@ impl StreamHandler<Result<AggregatedMessage, WsError>> for SessionActor {
             Ok(AggregatedMessage::Text(text)) => self.on_text(&text, ctx),
             Ok(AggregatedMessage::Binary(_)) => {
                 METRICS.frame_in_invalid();
-                let error = ProtocolError::bad_request("binary frames carry file data, and this connection is part of no transfer");
+                let error = ProtocolError::bad_request(
+                    "binary frames carry file data, and this connection is part of no transfer",
+                );
                 self.send_error(None, &error);
             }
             Ok(AggregatedMessage::Ping(payload)) => {

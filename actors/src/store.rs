@@ -76,5 +76,6 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a direct message; completes once its transaction has committed.
     fn append_direct(&self, message: DirectMessage) -> StoreFuture<()>;
     /// Up to `limit` messages of `room` with `seq < before`, ascending.
-    fn history(&self, room: RoomName, before: u64, limit: usize) -> StoreFuture<Vec<StoredMessage>>;
+    fn history(&self, room: RoomName, before: u64, limit: usize)
+        -> StoreFuture<Vec<StoredMessage>>;
 }

@@ -69,7 +69,13 @@ impl NodeSupervisor {
             limits: config.limits,
             faults: config.faults,
         });
-        let supervisor = NodeSupervisor { node: node.clone(), registry: registry.clone(), crashes: HashMap::new(), _core: core }.start();
+        let supervisor = NodeSupervisor {
+            node: node.clone(),
+            registry: registry.clone(),
+            crashes: HashMap::new(),
+            _core: core,
+        }
+        .start();
         registry.attach(&node, supervisor.clone());
         Runtime { node, supervisor }
     }
@@ -102,7 +108,9 @@ impl Handler<RoomCrashed> for NodeSupervisor {
             crash.members.len(),
             delay.as_millis()
         );
-        ctx.run_later(delay, move |supervisor, _| supervisor.node.registry.restart_room(crash));
+        ctx.run_later(delay, move |supervisor, _| {
+            supervisor.node.registry.restart_room(crash)
+        });
     }
 }
 

@@ -17,16 +17,26 @@ pub struct NewSession {
 
 /// `POST /api/sessions {"name":"alice"}` → `{"user":{…},"token":"…"}`: a new identity for an
 /// HTTP client, the same as a WebSocket `hello` with a name.
-pub async fn create_session(state: web::Data<AppState>, body: web::Json<NewSession>) -> Result<HttpResponse, ApiError> {
+pub async fn create_session(
+    state: web::Data<AppState>,
+    body: web::Json<NewSession>,
+) -> Result<HttpResponse, ApiError> {
     let name = validate_user_name(&body.name)?;
     let identity = state.node.store.create_identity(name).await?;
-    Ok(HttpResponse::Created().json(serde_json::json!({ "user": identity.user, "token": identity.token })))
+    Ok(HttpResponse::Created()
+        .json(serde_json::json!({ "user": identity.user, "token": identity.token })))
 }
 
 /// `GET /api/rooms`: every room, its last `seq`, and the sessions in it on this node.
 pub async fn list_rooms(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let rooms = state.store.list_rooms().await?;
-    let live: HashMap<String, usize> = state.node.registry.rooms().into_iter().map(|r| (r.room.to_string(), r.sessions)).collect();
+    let live: HashMap<String, usize> = state
+        .node
+        .registry
+        .rooms()
+        .into_iter()
+        .map(|r| (r.room.to_string(), r.sessions))
+        .collect();
     let rooms: Vec<serde_json::Value> = rooms
         .into_iter()
         .map(|r| serde_json::json!({ "name": r.name, "last_seq": r.last_seq, "sessions": live.get(&r.name).copied().unwrap_or(0) }))
@@ -55,13 +65,22 @@ fn require_admin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
         .map(str::trim);
     match presented {
         Some(token) if token::hash(token) == state.admin_token_hash => Ok(()),
-        Some(_) => Err(ApiError::new(ErrorCode::Unauthorized, "the admin token is wrong")),
-        None => Err(ApiError::new(ErrorCode::Unauthorized, "send Authorization: Bearer <admin token>")),
+        Some(_) => Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "the admin token is wrong",
+        )),
+        None => Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "send Authorization: Bearer <admin token>",
+        )),
     }
 }
 
 /// `GET /api/admin/stats`: the node's live figures.
-pub async fn admin_stats(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn admin_stats(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state)?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "node": state.node.node_id,

@@ -1,7 +1,10 @@
 //! The one error type of the HTTP API: every failure answers
 //! `{"error":"<code>","message":"…"}` with the status that matches the code.
 
-use actix_web::{error::JsonPayloadError, error::QueryPayloadError, http::StatusCode, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{
+    error::JsonPayloadError, error::QueryPayloadError, http::StatusCode, HttpRequest, HttpResponse,
+    ResponseError,
+};
 use peerlink_actors::protocol::{ErrorCode, ProtocolError};
 use peerlink_actors::store::StoreError;
 use std::fmt;
@@ -14,7 +17,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into() }
+        ApiError {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -30,7 +36,8 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).json(serde_json::json!({ "error": self.code, "message": self.message }))
+        HttpResponse::build(self.status_code())
+            .json(serde_json::json!({ "error": self.code, "message": self.message }))
     }
 }
 
@@ -47,9 +54,15 @@ impl From<StoreError> for ApiError {
         let location = std::panic::Location::caller();
         log::warn!("store error at {location}: {e}");
         match e {
-            StoreError::UnknownToken => ApiError::new(ErrorCode::Unauthorized, "the token is unknown or has expired"),
+            StoreError::UnknownToken => ApiError::new(
+                ErrorCode::Unauthorized,
+                "the token is unknown or has expired",
+            ),
             StoreError::UnknownUser => ApiError::new(ErrorCode::NotFound, "there is no such user"),
-            StoreError::Unavailable(_) => ApiError::new(ErrorCode::Unavailable, "the database is unavailable; try again shortly"),
+            StoreError::Unavailable(_) => ApiError::new(
+                ErrorCode::Unavailable,
+                "the database is unavailable; try again shortly",
+            ),
         }
     }
 }
@@ -57,9 +70,18 @@ impl From<StoreError> for ApiError {
 pub fn json_error(e: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     let error = match &e {
         JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
-            ApiError::new(ErrorCode::TooLarge, format!("the JSON body is larger than {} bytes", super::MAX_JSON_BODY))
+            ApiError::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "the JSON body is larger than {} bytes",
+                    super::MAX_JSON_BODY
+                ),
+            )
         }
-        JsonPayloadError::ContentType => ApiError::new(ErrorCode::BadRequest, "send the body as Content-Type: application/json"),
+        JsonPayloadError::ContentType => ApiError::new(
+            ErrorCode::BadRequest,
+            "send the body as Content-Type: application/json",
+        ),
         other => ApiError::new(ErrorCode::BadRequest, format!("invalid JSON body: {other}")),
     };
     error.into()
@@ -70,5 +92,8 @@ pub fn query_error(e: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error
 }
 
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(ErrorCode::NotFound, format!("no route for {} {}", req.method(), req.path())))
+    Err(ApiError::new(
+        ErrorCode::NotFound,
+        format!("no route for {} {}", req.method(), req.path()),
+    ))
 }

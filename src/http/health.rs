@@ -13,11 +13,17 @@ pub async fn healthz() -> HttpResponse {
 /// The node can do its work: the database answers.
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     match state.store.ping().await {
-        Ok(()) => Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready", "node": state.node.node_id }))),
-        Err(e) => Err(ApiError::new(ErrorCode::Unavailable, format!("the database is unreachable: {e}"))),
+        Ok(()) => Ok(HttpResponse::Ok()
+            .json(serde_json::json!({ "status": "ready", "node": state.node.node_id }))),
+        Err(e) => Err(ApiError::new(
+            ErrorCode::Unavailable,
+            format!("the database is unreachable: {e}"),
+        )),
     }
 }
 
 pub async fn metrics() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(METRICS.render())
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(METRICS.render())
 }

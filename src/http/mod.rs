@@ -31,7 +31,11 @@ const MAX_JSON_BODY: usize = 16 * 1024;
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
-        .app_data(web::JsonConfig::default().limit(MAX_JSON_BODY).error_handler(error::json_error))
+        .app_data(
+            web::JsonConfig::default()
+                .limit(MAX_JSON_BODY)
+                .error_handler(error::json_error),
+        )
         .app_data(web::QueryConfig::default().error_handler(error::query_error))
         .route("/", web::get().to(static_files::index))
         .route("/static/{file}", web::get().to(static_files::asset))

@@ -8,8 +8,16 @@ const INDEX: &str = include_str!("../../static/index.html");
 
 /// Every embedded asset: name, content type, bytes.
 const ASSETS: &[(&str, &str, &str)] = &[
-    ("chat.js", "text/javascript; charset=utf-8", include_str!("../../static/chat.js")),
-    ("chat.css", "text/css; charset=utf-8", include_str!("../../static/chat.css")),
+    (
+        "chat.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/chat.js"),
+    ),
+    (
+        "chat.css",
+        "text/css; charset=utf-8",
+        include_str!("../../static/chat.css"),
+    ),
 ];
 
 /// Headers that keep the page from being framed or fed foreign scripts.
@@ -35,5 +43,10 @@ pub async fn asset(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
         .iter()
         .find(|(name, _, _)| *name == file.as_str())
         .map(|(_, content_type, body)| page(content_type, body))
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no static file {:?}", file.as_str())))
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotFound,
+                format!("no static file {:?}", file.as_str()),
+            )
+        })
 }

@@ -9,20 +9,33 @@ use peerlink_actors::session::SessionActor;
 /// Bytes of header in front of file data in a binary frame (16-byte id, 8-byte offset).
 const BINARY_HEADER: usize = 24;
 
-pub async fn upgrade(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, actix_web::Error> {
+pub async fn upgrade(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, actix_web::Error> {
     if let Some(origin) = req.headers().get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or_default().to_ascii_lowercase();
         if !origin_allowed(&origin, &req, &state.allowed_origins) {
             log::info!("refused a WebSocket from origin {origin:?}");
-            return Err(ApiError::new(ErrorCode::Forbidden, format!("origin {origin:?} may not open a WebSocket here")).into());
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                format!("origin {origin:?} may not open a WebSocket here"),
+            )
+            .into());
         }
     }
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     let limits = &state.node.limits;
     // The codec refuses (close 1009) anything over the largest legal frame; the session
     // applies the tighter text limit itself.
-    let largest = limits.max_text_frame.max(BINARY_HEADER + usize::try_from(limits.chunk_size).unwrap_or(usize::MAX));
-    let stream = stream.max_frame_size(largest).aggregate_continuations().max_continuation_size(largest);
+    let largest = limits
+        .max_text_frame
+        .max(BINARY_HEADER + usize::try_from(limits.chunk_size).unwrap_or(usize::MAX));
+    let stream = stream
+        .max_frame_size(largest)
+        .aggregate_continuations()
+        .max_continuation_size(largest);
     let peer = req.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     SessionActor::launch(state.node.clone(), session, stream, peer);
     Ok(response)
@@ -35,6 +48,8 @@ fn origin_allowed(origin: &str, req: &HttpRequest, allowed: &[String]) -> bool {
         return allowed.iter().any(|a| a == origin);
     }
     let host = req.connection_info().host().to_ascii_lowercase();
-    let authority = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"));
+    let authority = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
     authority == Some(host.as_str())
 }

@@ -49,7 +49,10 @@ impl DatabaseUrl {
         if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
             return Ok(DatabaseUrl::Postgres(raw.to_owned()));
         }
-        if let Some(path) = raw.strip_prefix("sqlite://").or_else(|| raw.strip_prefix("sqlite:")) {
+        if let Some(path) = raw
+            .strip_prefix("sqlite://")
+            .or_else(|| raw.strip_prefix("sqlite:"))
+        {
             if path.is_empty() {
                 return Err("names no SQLite file (use sqlite://PATH)".into());
             }
@@ -97,7 +100,8 @@ pub enum SqliteSync {
 pub fn establish(url: &DatabaseUrl, sync: SqliteSync) -> Result<DbConnection, StorageError> {
     match url {
         DatabaseUrl::Sqlite(path) => {
-            let mut conn = SqliteConnection::establish(path).map_err(|e| StorageError::Connect(e.to_string()))?;
+            let mut conn = SqliteConnection::establish(path)
+                .map_err(|e| StorageError::Connect(e.to_string()))?;
             let sync = match sync {
                 SqliteSync::Normal => "NORMAL",
                 SqliteSync::Full => "FULL",
@@ -145,13 +149,17 @@ pub fn open_pool(url: &DatabaseUrl, sync: SqliteSync, size: u32) -> Result<Pool,
     if let DbConnection::Sqlite(mut conn) = establish(url, sync)? {
         // The journal mode is a property of the file; set it once, before the pool's
         // connections race to do it.
-        conn.batch_execute("PRAGMA journal_mode = WAL;").map_err(|e| StorageError::Connect(e.to_string()))?;
+        conn.batch_execute("PRAGMA journal_mode = WAL;")
+            .map_err(|e| StorageError::Connect(e.to_string()))?;
     }
     r2d2::Pool::builder()
         .max_size(size)
         .min_idle(Some(1))
         .connection_timeout(Duration::from_secs(10))
-        .build(Manager { url: url.clone(), sync })
+        .build(Manager {
+            url: url.clone(),
+            sync,
+        })
         .map_err(|e| StorageError::Connect(e.to_string()))
 }
 
@@ -183,9 +191,18 @@ mod tests {
 
     #[test]
     fn urls_pick_the_backend() {
-        assert_eq!(DatabaseUrl::parse("postgres://u:p@127.0.0.1/db"), Ok(DatabaseUrl::Postgres("postgres://u:p@127.0.0.1/db".into())));
-        assert_eq!(DatabaseUrl::parse("sqlite://data/x.db"), Ok(DatabaseUrl::Sqlite("data/x.db".into())));
-        assert_eq!(DatabaseUrl::parse("/var/lib/x.db"), Ok(DatabaseUrl::Sqlite("/var/lib/x.db".into())));
+        assert_eq!(
+            DatabaseUrl::parse("postgres://u:p@127.0.0.1/db"),
+            Ok(DatabaseUrl::Postgres("postgres://u:p@127.0.0.1/db".into()))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://data/x.db"),
+            Ok(DatabaseUrl::Sqlite("data/x.db".into()))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("/var/lib/x.db"),
+            Ok(DatabaseUrl::Sqlite("/var/lib/x.db".into()))
+        );
         assert!(DatabaseUrl::parse("mysql://h/db").is_err());
         assert!(DatabaseUrl::parse("sqlite://").is_err());
         assert!(DatabaseUrl::parse("  ").is_err());

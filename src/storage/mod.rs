@@ -14,7 +14,9 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use peerlink_actors::metrics::METRICS;
 use peerlink_actors::now_ms;
 use peerlink_actors::protocol::{RoomName, User, UserId};
-use peerlink_actors::store::{DirectMessage, NewIdentity, RoomSnapshot, Store, StoreError, StoreFuture, StoredMessage};
+use peerlink_actors::store::{
+    DirectMessage, NewIdentity, RoomSnapshot, Store, StoreError, StoreFuture, StoredMessage,
+};
 use schema::{messages, rooms, tokens, users};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -53,7 +55,9 @@ impl From<StorageError> for StoreError {
 /// rest is the database's.
 pub(crate) fn map_write_error(e: DieselError) -> StoreError {
     match e {
-        DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => StoreError::UnknownUser,
+        DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+            StoreError::UnknownUser
+        }
         other => StoreError::Unavailable(other.to_string()),
     }
 }
@@ -109,41 +113,59 @@ impl DbStore {
         Box::pin(async move {
             let task = tokio::task::spawn_blocking(move || {
                 let started = Instant::now();
-                let mut conn = pool.get().map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))?;
+                let mut conn = pool
+                    .get()
+                    .map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))?;
                 let result = work(&mut conn);
-                METRICS.db_seconds.with_label_values(&[op]).observe(started.elapsed().as_secs_f64());
+                METRICS
+                    .db_seconds
+                    .with_label_values(&[op])
+                    .observe(started.elapsed().as_secs_f64());
                 result
             });
-            task.await.map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
+            task.await
+                .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
         })
     }
 
     fn commit(&self, job: impl FnOnce(writer::Reply) -> WriteJob) -> StoreFuture<()> {
         let (reply, done) = tokio::sync::oneshot::channel();
         self.writer.submit(job(reply));
-        Box::pin(async move { done.await.map_err(|_| StoreError::Unavailable("the writer stopped".into()))? })
+        Box::pin(async move {
+            done.await
+                .map_err(|_| StoreError::Unavailable("the writer stopped".into()))?
+        })
     }
 
     /// Whether the database answers (for `/readyz`).
     pub fn ping(&self) -> StoreFuture<()> {
         self.blocking("ping", |conn| {
-            diesel::connection::SimpleConnection::batch_execute(conn, "SELECT 1").map_err(|e| StoreError::Unavailable(e.to_string()))
+            diesel::connection::SimpleConnection::batch_execute(conn, "SELECT 1")
+                .map_err(|e| StoreError::Unavailable(e.to_string()))
         })
     }
 
     /// Every room with its last `seq`, by name.
     pub fn list_rooms(&self) -> StoreFuture<Vec<RoomSummary>> {
         self.blocking("list_rooms", |conn| {
-            let names: Vec<String> = with_conn!(conn, |c| rooms::table.select(rooms::name).order(rooms::name).load(c)).map_err(unavailable)?;
+            let names: Vec<String> = with_conn!(conn, |c| rooms::table
+                .select(rooms::name)
+                .order(rooms::name)
+                .load(c))
+            .map_err(unavailable)?;
             let last: Vec<(String, Option<i64>)> = with_conn!(conn, |c| messages::table
                 .group_by(messages::room)
                 .select((messages::room, diesel::dsl::max(messages::seq)))
                 .load(c))
             .map_err(unavailable)?;
-            let last: std::collections::HashMap<String, i64> = last.into_iter().map(|(r, s)| (r, s.unwrap_or(0))).collect();
+            let last: std::collections::HashMap<String, i64> =
+                last.into_iter().map(|(r, s)| (r, s.unwrap_or(0))).collect();
             Ok(names
                 .into_iter()
-                .map(|name| RoomSummary { last_seq: last.get(&name).copied().map_or(0, to_seq), name })
+                .map(|name| RoomSummary {
+                    last_seq: last.get(&name).copied().map_or(0, to_seq),
+                    name,
+                })
                 .collect())
         })
     }
@@ -167,24 +189,41 @@ fn to_seq(seq: i64) -> u64 {
 }
 
 fn user_from_row(id: &str, name: String) -> Result<User, StoreError> {
-    let id = UserId::parse(id).map_err(|_| StoreError::Unavailable(format!("stored user id {id:?} is not a UUID")))?;
-    Ok(User { id, name: name.into() })
+    let id = UserId::parse(id)
+        .map_err(|_| StoreError::Unavailable(format!("stored user id {id:?} is not a UUID")))?;
+    Ok(User {
+        id,
+        name: name.into(),
+    })
 }
 
 type MessageRow = (String, i64, String, String, String, i64);
 
 fn message_from_row(room: &RoomName, row: MessageRow) -> Result<StoredMessage, StoreError> {
     let (_, seq, user_id, user_name, body, at_ms) = row;
-    Ok(StoredMessage { room: room.clone(), seq: to_seq(seq), from: user_from_row(&user_id, user_name)?, text: body.into(), at_ms })
+    Ok(StoredMessage {
+        room: room.clone(),
+        seq: to_seq(seq),
+        from: user_from_row(&user_id, user_name)?,
+        text: body.into(),
+        at_ms,
+    })
 }
 
 impl Store for DbStore {
     fn create_identity(&self, name: String) -> StoreFuture<NewIdentity> {
         self.blocking("create_identity", move |conn| {
-            let user = User { id: UserId::new_random(), name: name.into() };
+            let user = User {
+                id: UserId::new_random(),
+                name: name.into(),
+            };
             let token = token::generate();
             let now = now_ms();
-            let user_row = (users::id.eq(user.id.to_string()), users::name.eq(user.name.as_ref()), users::created_ms.eq(now));
+            let user_row = (
+                users::id.eq(user.id.to_string()),
+                users::name.eq(user.name.as_ref()),
+                users::created_ms.eq(now),
+            );
             let token_row = (
                 tokens::hash.eq(token::hash(&token)),
                 tokens::user_id.eq(user.id.to_string()),
@@ -192,8 +231,12 @@ impl Store for DbStore {
                 tokens::last_used_ms.eq(now),
             );
             conn.transaction(|conn| {
-                with_conn!(conn, |c| diesel::insert_into(users::table).values(user_row).execute(c))?;
-                with_conn!(conn, |c| diesel::insert_into(tokens::table).values(token_row).execute(c))
+                with_conn!(conn, |c| diesel::insert_into(users::table)
+                    .values(user_row)
+                    .execute(c))?;
+                with_conn!(conn, |c| diesel::insert_into(tokens::table)
+                    .values(token_row)
+                    .execute(c))
             })
             .map_err(unavailable)?;
             Ok(NewIdentity { user, token })
@@ -222,13 +265,19 @@ impl Store for DbStore {
                 return Err(StoreError::UnknownToken);
             }
             let target = tokens::table.filter(tokens::hash.eq(&hash));
-            with_conn!(conn, |c| diesel::update(target).set(tokens::last_used_ms.eq(now)).execute(c)).map_err(unavailable)?;
+            with_conn!(conn, |c| diesel::update(target)
+                .set(tokens::last_used_ms.eq(now))
+                .execute(c))
+            .map_err(unavailable)?;
             user_from_row(&id, name)
         })
     }
 
     fn touch_token(&self, token: String) {
-        self.writer.submit(WriteJob::Touch { hash: token::hash(&token), at_ms: now_ms() });
+        self.writer.submit(WriteJob::Touch {
+            hash: token::hash(&token),
+            at_ms: now_ms(),
+        });
     }
 
     fn find_user(&self, id: UserId) -> StoreFuture<Option<User>> {
@@ -239,15 +288,24 @@ impl Store for DbStore {
                 .first(c)
                 .optional())
             .map_err(unavailable)?;
-            Ok(name.map(|name| User { id, name: name.into() }))
+            Ok(name.map(|name| User {
+                id,
+                name: name.into(),
+            }))
         })
     }
 
     fn load_room(&self, room: RoomName, keep: usize) -> StoreFuture<RoomSnapshot> {
         self.blocking("load_room", move |conn| {
-            let row = (rooms::name.eq(room.as_str()), rooms::created_ms.eq(now_ms()));
-            with_conn!(conn, |c| diesel::insert_into(rooms::table).values(row).on_conflict_do_nothing().execute(c))
-                .map_err(unavailable)?;
+            let row = (
+                rooms::name.eq(room.as_str()),
+                rooms::created_ms.eq(now_ms()),
+            );
+            with_conn!(conn, |c| diesel::insert_into(rooms::table)
+                .values(row)
+                .on_conflict_do_nothing()
+                .execute(c))
+            .map_err(unavailable)?;
             let keep = i64::try_from(keep).unwrap_or(i64::MAX);
             let mut rows: Vec<MessageRow> = with_conn!(conn, |c| messages::table
                 .filter(messages::room.eq(room.as_str()))
@@ -256,7 +314,10 @@ impl Store for DbStore {
                 .load(c))
             .map_err(unavailable)?;
             rows.reverse();
-            let recent = rows.into_iter().map(|row| message_from_row(&room, row)).collect::<Result<Vec<_>, _>>()?;
+            let recent = rows
+                .into_iter()
+                .map(|row| message_from_row(&room, row))
+                .collect::<Result<Vec<_>, _>>()?;
             let last_seq = match recent.last() {
                 Some(last) => last.seq,
                 None => {
@@ -280,7 +341,12 @@ impl Store for DbStore {
         self.commit(|reply| WriteJob::Direct(message, reply))
     }
 
-    fn history(&self, room: RoomName, before: u64, limit: usize) -> StoreFuture<Vec<StoredMessage>> {
+    fn history(
+        &self,
+        room: RoomName,
+        before: u64,
+        limit: usize,
+    ) -> StoreFuture<Vec<StoredMessage>> {
         self.blocking("history", move |conn| {
             let before = i64::try_from(before).unwrap_or(i64::MAX);
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -292,7 +358,9 @@ impl Store for DbStore {
                 .load(c))
             .map_err(unavailable)?;
             rows.reverse();
-            rows.into_iter().map(|row| message_from_row(&room, row)).collect()
+            rows.into_iter()
+                .map(|row| message_from_row(&room, row))
+                .collect()
         })
     }
 }

@@ -26,7 +26,10 @@ pub enum WriteJob {
     Message(StoredMessage, Reply),
     Direct(DirectMessage, Reply),
     /// Marks a token (by hash) used at a time; nobody waits for it.
-    Touch { hash: String, at_ms: i64 },
+    Touch {
+        hash: String,
+        at_ms: i64,
+    },
 }
 
 /// The queue into the writer thread. Dropping every clone stops the thread after it has
@@ -48,7 +51,10 @@ impl Writer {
 
     pub fn submit(&self, job: WriteJob) {
         if let Err(mpsc::SendError(job)) = self.tx.send(job) {
-            reply(job, Err(StoreError::Unavailable("the node is shutting down".into())));
+            reply(
+                job,
+                Err(StoreError::Unavailable("the node is shutting down".into())),
+            );
         }
     }
 }
@@ -72,20 +78,30 @@ fn commit(pool: &Pool, batch: Vec<WriteJob>) {
         Ok(conn) => conn,
         Err(e) => {
             let error = StoreError::Unavailable(format!("no database connection: {e}"));
-            return batch.into_iter().for_each(|job| reply(job, Err(error.clone())));
+            return batch
+                .into_iter()
+                .for_each(|job| reply(job, Err(error.clone())));
         }
     };
     let together = conn.transaction(|c| batch.iter().try_for_each(|job| write(c, job)));
-    METRICS.db_seconds.with_label_values(&["commit"]).observe(started.elapsed().as_secs_f64());
+    METRICS
+        .db_seconds
+        .with_label_values(&["commit"])
+        .observe(started.elapsed().as_secs_f64());
     METRICS.commit_batch.observe(batch.len() as f64);
     match together {
         Ok(()) => batch.into_iter().for_each(|job| reply(job, Ok(()))),
         Err(e) if batch.len() == 1 => {
             let error = map_write_error(e);
-            batch.into_iter().for_each(|job| reply(job, Err(error.clone())));
+            batch
+                .into_iter()
+                .for_each(|job| reply(job, Err(error.clone())));
         }
         Err(e) => {
-            log::warn!("a commit of {} writes failed ({e}); retrying them one by one", batch.len());
+            log::warn!(
+                "a commit of {} writes failed ({e}); retrying them one by one",
+                batch.len()
+            );
             for job in batch {
                 let alone = conn.transaction(|c| write(c, &job));
                 reply(job, alone.map_err(map_write_error));
@@ -105,7 +121,9 @@ fn write(conn: &mut DbConnection, job: &WriteJob) -> Result<(), diesel::result::
                 messages::body.eq(m.text.as_ref()),
                 messages::at_ms.eq(m.at_ms),
             );
-            with_conn!(conn, |c| diesel::insert_into(messages::table).values(row).execute(c))?;
+            with_conn!(conn, |c| diesel::insert_into(messages::table)
+                .values(row)
+                .execute(c))?;
         }
         WriteJob::Direct(m, _) => {
             let row = (
@@ -116,11 +134,15 @@ fn write(conn: &mut DbConnection, job: &WriteJob) -> Result<(), diesel::result::
                 direct_messages::body.eq(m.text.as_ref()),
                 direct_messages::at_ms.eq(m.at_ms),
             );
-            with_conn!(conn, |c| diesel::insert_into(direct_messages::table).values(row).execute(c))?;
+            with_conn!(conn, |c| diesel::insert_into(direct_messages::table)
+                .values(row)
+                .execute(c))?;
         }
         WriteJob::Touch { hash, at_ms } => {
             let target = tokens::table.filter(tokens::hash.eq(hash));
-            with_conn!(conn, |c| diesel::update(target).set(tokens::last_used_ms.eq(at_ms)).execute(c))?;
+            with_conn!(conn, |c| diesel::update(target)
+                .set(tokens::last_used_ms.eq(at_ms))
+                .execute(c))?;
         }
     }
     Ok(())

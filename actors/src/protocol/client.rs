@@ -84,7 +84,15 @@ impl ClientFrame {
 }
 
 /// Every `type` a client may send, for metrics labels.
-pub const CLIENT_KINDS: [&str; 7] = ["hello", "join", "leave", "say", "history", "ping", "debug_panic"];
+pub const CLIENT_KINDS: [&str; 7] = [
+    "hello",
+    "join",
+    "leave",
+    "say",
+    "history",
+    "ping",
+    "debug_panic",
+];
 
 /// A parsed frame and its request id (already checked: at most 64 characters).
 #[derive(Debug, Clone, PartialEq)]
@@ -113,11 +121,22 @@ pub fn parse_client_frame(text: &str) -> Result<ParsedFrame, FrameError> {
         });
     };
     let id = read_request_id(object.get("id")).map_err(|error| FrameError { id: None, error })?;
-    let fail = |error: ProtocolError| FrameError { id: id.clone(), error };
+    let fail = |error: ProtocolError| FrameError {
+        id: id.clone(),
+        error,
+    };
     let kind = match object.get("type") {
         Some(serde_json::Value::String(kind)) => kind.clone(),
-        Some(_) => return Err(fail(ProtocolError::bad_request("\"type\" must be a string"))),
-        None => return Err(fail(ProtocolError::bad_request("frame has no \"type\" field"))),
+        Some(_) => {
+            return Err(fail(ProtocolError::bad_request(
+                "\"type\" must be a string",
+            )))
+        }
+        None => {
+            return Err(fail(ProtocolError::bad_request(
+                "frame has no \"type\" field",
+            )))
+        }
     };
     if !CLIENT_KINDS.contains(&kind.as_str()) {
         return Err(fail(ProtocolError::bad_request(format!(
@@ -125,8 +144,11 @@ pub fn parse_client_frame(text: &str) -> Result<ParsedFrame, FrameError> {
             truncate_for_message(&kind)
         ))));
     }
-    let frame: ClientFrame = serde_json::from_value(value)
-        .map_err(|e| fail(ProtocolError::bad_request(format!("invalid {kind:?} frame: {e}"))))?;
+    let frame: ClientFrame = serde_json::from_value(value).map_err(|e| {
+        fail(ProtocolError::bad_request(format!(
+            "invalid {kind:?} frame: {e}"
+        )))
+    })?;
     Ok(ParsedFrame { id, frame })
 }
 

@@ -9,5 +9,8 @@ pub mod values;
 
 pub use client::{parse_client_frame, ClientFrame, ParsedFrame};
 pub use error::{ErrorCode, ProtocolError};
-pub use server::{format_time, history_outbound, MessageFrame, Outbound, PresenceStatus, ServerFrame, ServerKind, WelcomeLimits};
+pub use server::{
+    format_time, history_outbound, MessageFrame, Outbound, PresenceStatus, ServerFrame, ServerKind,
+    WelcomeLimits,
+};
 pub use values::{RequestId, RoomName, SessionId, User, UserId};

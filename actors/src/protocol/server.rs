@@ -9,13 +9,19 @@ use std::sync::Arc;
 /// What a session writes to its socket: a serialised frame, or a close.
 #[derive(Debug, Clone)]
 pub enum Outbound {
-    Frame { kind: ServerKind, json: Arc<str> },
+    Frame {
+        kind: ServerKind,
+        json: Arc<str>,
+    },
     /// A WebSocket ping (heartbeat).
     Ping,
     /// A WebSocket pong answering a client's ping.
     Pong(Vec<u8>),
     /// Close the connection with this WebSocket close code and reason.
-    Close { code: u16, reason: String },
+    Close {
+        code: u16,
+        reason: String,
+    },
 }
 
 /// The `type` of a server frame, for metrics labels.
@@ -176,7 +182,11 @@ impl<'a> ServerFrame<'a> {
 
 /// A `history` reply. `messages` are `message` frames this node serialised itself (from
 /// [`MessageFrame::to_json`]), spliced in verbatim so history never re-serialises them.
-pub fn history_outbound<'m>(re: Option<&str>, room: &RoomName, messages: impl Iterator<Item = &'m str>) -> Outbound {
+pub fn history_outbound<'m>(
+    re: Option<&str>,
+    room: &RoomName,
+    messages: impl Iterator<Item = &'m str>,
+) -> Outbound {
     let mut json = String::with_capacity(256);
     json.push_str(r#"{"type":"history","#);
     if let Some(re) = re {
@@ -194,13 +204,19 @@ pub fn history_outbound<'m>(re: Option<&str>, room: &RoomName, messages: impl It
         json.push_str(message);
     }
     json.push_str("]}");
-    Outbound::Frame { kind: ServerKind::History, json: json.into() }
+    Outbound::Frame {
+        kind: ServerKind::History,
+        json: json.into(),
+    }
 }
 
 impl MessageFrame {
     /// The `message` frame, serialised.
     pub fn to_outbound(&self) -> Outbound {
-        Outbound::Frame { kind: ServerKind::Message, json: self.to_json().into() }
+        Outbound::Frame {
+            kind: ServerKind::Message,
+            json: self.to_json().into(),
+        }
     }
 
     /// The `message` frame as JSON text.
@@ -214,7 +230,8 @@ impl MessageFrame {
 fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|e| {
         log::error!("failed to serialise a server frame: {e}");
-        r#"{"type":"error","code":"internal","message":"the node failed to encode a frame"}"#.to_owned()
+        r#"{"type":"error","code":"internal","message":"the node failed to encode a frame"}"#
+            .to_owned()
     })
 }
 

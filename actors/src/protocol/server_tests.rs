@@ -1,7 +1,11 @@
 use super::*;
 
 fn alice() -> User {
-    User { id: UserId::parse("4f1c0a4e-8d1c-4a1e-9b7e-2b0c8f8e8a11").unwrap_or_else(|_| UserId::new_random()), name: "alice".into() }
+    User {
+        id: UserId::parse("4f1c0a4e-8d1c-4a1e-9b7e-2b0c8f8e8a11")
+            .unwrap_or_else(|_| UserId::new_random()),
+        name: "alice".into(),
+    }
 }
 
 #[test]
@@ -28,7 +32,8 @@ fn message_frames_match_the_protocol() {
 #[test]
 fn errors_carry_code_and_retry_hint() {
     let error = ProtocolError::rate_limited(1200);
-    let Outbound::Frame { kind, json } = ServerFrame::error(Some("c-7"), &error).to_outbound() else {
+    let Outbound::Frame { kind, json } = ServerFrame::error(Some("c-7"), &error).to_outbound()
+    else {
         panic!("an error frame is a frame");
     };
     assert_eq!(kind, ServerKind::Error);
@@ -40,9 +45,22 @@ fn errors_carry_code_and_retry_hint() {
 
 #[test]
 fn history_embeds_messages_verbatim() {
-    let one = MessageFrame { room: None, to: None, seq: Some(1), from: alice(), text: "a".into(), at: format_time(0), re: None }.to_json();
+    let one = MessageFrame {
+        room: None,
+        to: None,
+        seq: Some(1),
+        from: alice(),
+        text: "a".into(),
+        at: format_time(0),
+        re: None,
+    }
+    .to_json();
     let room = RoomName::parse("lobby").unwrap();
-    let Outbound::Frame { json, kind } = history_outbound(Some("h\"x"), &room, [one.as_str(), one.as_str()].into_iter()) else {
+    let Outbound::Frame { json, kind } = history_outbound(
+        Some("h\"x"),
+        &room,
+        [one.as_str(), one.as_str()].into_iter(),
+    ) else {
         panic!("frame");
     };
     assert_eq!(kind, ServerKind::History);
@@ -51,6 +69,11 @@ fn history_embeds_messages_verbatim() {
     assert_eq!(json["re"], "h\"x");
     assert_eq!(json["messages"][1]["type"], "message");
     assert_eq!(json["messages"][0]["seq"], 1);
-    let Outbound::Frame { json, .. } = history_outbound(None, &room, std::iter::empty()) else { panic!("frame") };
-    assert_eq!(json.as_ref(), r#"{"type":"history","room":"lobby","messages":[]}"#);
+    let Outbound::Frame { json, .. } = history_outbound(None, &room, std::iter::empty()) else {
+        panic!("frame")
+    };
+    assert_eq!(
+        json.as_ref(),
+        r#"{"type":"history","room":"lobby","messages":[]}"#
+    );
 }

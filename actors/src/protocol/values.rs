@@ -54,9 +54,12 @@ impl UserId {
     }
 
     pub fn parse(raw: &str) -> Result<UserId, ProtocolError> {
-        uuid::Uuid::parse_str(raw)
-            .map(UserId)
-            .map_err(|_| ProtocolError::bad_request(format!("{:?} is not a user id (a UUID)", truncate_for_message(raw))))
+        uuid::Uuid::parse_str(raw).map(UserId).map_err(|_| {
+            ProtocolError::bad_request(format!(
+                "{:?} is not a user id (a UUID)",
+                truncate_for_message(raw)
+            ))
+        })
     }
 }
 

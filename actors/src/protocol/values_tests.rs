@@ -4,9 +4,19 @@ use crate::protocol::ErrorCode;
 #[test]
 fn room_names_follow_the_protocol() {
     for ok in ["lobby", "a", "A-b_c.9", &"x".repeat(64)] {
-        assert_eq!(RoomName::parse(ok).map(|r| r.as_str().to_owned()), Ok(ok.to_owned()));
+        assert_eq!(
+            RoomName::parse(ok).map(|r| r.as_str().to_owned()),
+            Ok(ok.to_owned())
+        );
     }
-    for bad in ["", "with space", "ümlaut", "semi;colon", "slash/", &"x".repeat(65)] {
+    for bad in [
+        "",
+        "with space",
+        "ümlaut",
+        "semi;colon",
+        "slash/",
+        &"x".repeat(65),
+    ] {
         let err = RoomName::parse(bad).err();
         assert_eq!(err.map(|e| e.code), Some(ErrorCode::BadRequest), "{bad:?}");
     }
@@ -17,8 +27,14 @@ fn text_length_counts_characters_not_bytes() {
     let four_thousand_snowmen = "☃".repeat(4000);
     assert!(validate_text(&four_thousand_snowmen, 4000).is_ok());
     let too_long = "☃".repeat(4001);
-    assert_eq!(validate_text(&too_long, 4000).err().map(|e| e.code), Some(ErrorCode::TooLarge));
-    assert_eq!(validate_text("   ", 4000).err().map(|e| e.code), Some(ErrorCode::BadRequest));
+    assert_eq!(
+        validate_text(&too_long, 4000).err().map(|e| e.code),
+        Some(ErrorCode::TooLarge)
+    );
+    assert_eq!(
+        validate_text("   ", 4000).err().map(|e| e.code),
+        Some(ErrorCode::BadRequest)
+    );
 }
 
 #[test]
@@ -33,5 +49,8 @@ fn user_names_are_trimmed_and_bounded() {
 #[test]
 fn user_ids_are_uuids() {
     assert!(UserId::parse("4f1c0a4e-8d1c-4a1e-9b7e-2b0c8f8e8a11").is_ok());
-    assert_eq!(UserId::parse("bob").err().map(|e| e.code), Some(ErrorCode::BadRequest));
+    assert_eq!(
+        UserId::parse("bob").err().map(|e| e.code),
+        Some(ErrorCode::BadRequest)
+    );
 }

@@ -1,0 +1,473 @@
+// PeerLink built-in chat page: a deliberately small client for protocol v1
+// (docs/protocol.md), talking to the node that serves it over /ws.
+// All user-supplied text is put into the page with textContent, never as HTML.
+
+const ID_KEY = 'peerlink.identity';
+const ROOMS_KEY = 'peerlink.rooms';
+const ROOM_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+const HISTORY_LIMIT = 50;
+
+const $ = (id) => document.getElementById(id);
+function h(tag, props, ...kids) {
+  const e = Object.assign(document.createElement(tag), props);
+  e.append(...kids); // strings become text nodes
+  return e;
+}
+function load(key) {
+  try { return JSON.parse(localStorage.getItem(key)); } catch { return null; }
+}
+function store(key, value) { // storage may be disabled: the page then works for this visit only
+  try { value == null ? localStorage.removeItem(key) : localStorage.setItem(key, JSON.stringify(value)); } catch { /* ignore */ }
+}
+
+// ---- state ---------------------------------------------------------------
+let identity = load(ID_KEY); // { token, user: { id, name } }
+if (!(typeof identity?.token === 'string' && identity.user?.id)) identity = null;
+let pendingName = null; // name for hello when there is no token
+let ws = null, welcomed = false, attempt = 0, retryTimer = 0, countdown = 0;
+let maxChars = 4000, nextId = 0, roomsLoaded = false;
+let current = null;          // key of the conversation on screen
+const convs = new Map();     // '#room' or '@userId' -> conversation
+const reqs = new Map();      // request id -> { kind, conv, msg }
+const memberEls = new Map(); // user id -> <li>
+const rid = () => `c-${++nextId}`;
+const myId = () => identity?.user?.id;
+
+function getConv(key, name, peer) {
+  if (!convs.has(key)) {
+    convs.set(key, {
+      key, kind: key[0] === '#' ? 'room' : 'dm', name, peer,
+      messages: [], seqs: new Set(), lastSeq: 0, serverLast: 0, backlogUntil: 0, unread: 0,
+      members: new Map(), joined: false, synced: false, noOlder: false, loadingOlder: false,
+    });
+  }
+  return convs.get(key);
+}
+const roomConv = (room) => getConv('#' + room, room);
+const dmConv = (peer, name) => getConv('@' + peer, name || nameOf(peer), peer);
+function nameOf(id) {
+  for (const c of convs.values()) {
+    if (c.members.has(id)) return c.members.get(id);
+    if (c.peer === id) return c.name;
+  }
+  return String(id).slice(0, 8);
+}
+function saveRooms() {
+  store(ROOMS_KEY, [...convs.values()].filter((c) => c.kind === 'room').map((c) => c.name));
+}
+function loadRooms() {
+  if (roomsLoaded) return;
+  roomsLoaded = true;
+  const saved = load(ROOMS_KEY);
+  for (const r of Array.isArray(saved) ? saved : ['lobby']) {
+    if (typeof r === 'string' && ROOM_RE.test(r)) roomConv(r);
+  }
+  if (!convs.has(current)) current = convs.keys().next().value ?? null;
+}
+
+// Insert a message in seq order; returns false for a duplicate (room, seq).
+function addMessage(c, msg) {
+  const list = c.messages;
+  if (msg.seq != null) {
+    if (c.seqs.has(msg.seq)) return false;
+    c.seqs.add(msg.seq);
+  }
+  let i = list.length;
+  if (msg.seq == null || msg.seq > c.lastSeq) {
+    while (i > 0 && list[i - 1].pending) i--; // newest: just above our unacknowledged ones
+  } else {
+    while (i > 0 && (list[i - 1].seq == null || list[i - 1].seq > msg.seq)) i--; // older (history)
+  }
+  list.splice(i, 0, msg);
+  if (msg.seq > c.lastSeq) c.lastSeq = msg.seq;
+  return true;
+}
+const toMsg = (x) => ({ seq: x.seq, from: x.from || {}, text: String(x.text ?? ''), at: x.at, own: x.from?.id === myId() });
+const removeMsg = (c, msg) => { const i = c.messages.indexOf(msg); if (i >= 0) c.messages.splice(i, 1); };
+const olderBefore = (c) => c.messages.find((x) => x.seq != null)?.seq ?? c.serverLast + 1;
+
+// ---- connection ----------------------------------------------------------
+// The countdown lives in an aria-hidden span so screen readers hear state changes, not every tick.
+function setStatus(text, state, wait = '') {
+  if ($('status-text').textContent !== text) $('status-text').textContent = text;
+  $('status-wait').textContent = wait;
+  $('status').dataset.state = state;
+}
+function send(obj) {
+  if (welcomed && ws?.readyState === WebSocket.OPEN) ws.send(JSON.stringify(obj));
+}
+function connect() {
+  clearTimeout(retryTimer);
+  clearInterval(countdown);
+  retryTimer = 0;
+  welcomed = false;
+  setStatus('connecting…', 'busy');
+  const sock = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws');
+  ws = sock;
+  sock.onopen = () => {
+    sock.send(JSON.stringify(identity ? { type: 'hello', token: identity.token } : { type: 'hello', name: pendingName }));
+  };
+  sock.onmessage = (ev) => { if (ws === sock) onFrame(ev.data); };
+  sock.onclose = () => { if (ws === sock) lost(); };
+  sock.onerror = () => {}; // a close event always follows; handled there
+}
+function stop(text) {
+  clearTimeout(retryTimer);
+  clearInterval(countdown);
+  retryTimer = 0;
+  const s = ws;
+  ws = null; welcomed = false;
+  if (s?.readyState === WebSocket.CONNECTING) s.onopen = () => s.close(1000);
+  else s?.close(1000);
+  setStatus(text, 'down');
+}
+function lost() {
+  ws = null; welcomed = false;
+  for (const c of convs.values()) {
+    Object.assign(c, { joined: false, loadingOlder: false });
+    for (const m of c.messages) {
+      if (m.pending) Object.assign(m, { pending: false, interrupted: true, failed: 'connection lost; it may not have been sent' });
+    }
+  }
+  reqs.clear();
+  // Exponential backoff: 0.5 s doubling up to 10 s, ±20 % jitter.
+  const delay = Math.min(10000, Math.round(Math.min(10000, 500 * 2 ** attempt++) * (0.8 + Math.random() * 0.4)));
+  const until = Date.now() + delay;
+  const tick = () => setStatus('reconnecting', 'down', ` in ${Math.max(1, Math.ceil((until - Date.now()) / 1000))} s`);
+  tick();
+  countdown = setInterval(tick, 1000);
+  retryTimer = setTimeout(connect, delay);
+  render();
+}
+window.addEventListener('online', () => { if (retryTimer) connect(); }); // waiting to reconnect: do it now
+
+// ---- incoming frames -----------------------------------------------------
+function onFrame(data) {
+  let m;
+  try { m = JSON.parse(data); } catch { return; }
+  if (!m || typeof m !== 'object') return;
+  if (m.type === 'error') onError(m);
+  else if (m.type === 'welcome') onWelcome(m);
+  else if (!welcomed) return;
+  else if (m.type === 'joined') onJoined(m);
+  else if (m.type === 'message') onMessage(m);
+  else if (m.type === 'presence') onPresence(m);
+  else if (m.type === 'history') onHistory(m);
+  else if (m.type === 'left') reqs.delete(m.re);
+}
+
+function onWelcome(m) {
+  welcomed = true; attempt = 0; pendingName = null;
+  identity = { token: m.token || identity?.token, user: m.user };
+  store(ID_KEY, identity);
+  if (m.limits?.max_text_chars > 0) maxChars = m.limits.max_text_chars;
+  clearInterval(countdown);
+  setStatus('connected', 'up');
+  showErr('notice');
+  showApp();
+  for (const c of convs.values()) if (c.kind === 'room') sendJoin(c);
+  render();
+}
+
+function sendJoin(c) {
+  const id = rid();
+  reqs.set(id, { kind: 'join', conv: c });
+  send(c.synced ? { type: 'join', id, room: c.name, since: c.lastSeq } : { type: 'join', id, room: c.name });
+}
+
+function onJoined(m) {
+  const c = convs.get('#' + m.room);
+  if (!c) return;
+  for (const [id, r] of reqs) if (r.kind === 'join' && r.conv === c) reqs.delete(id);
+  c.joined = true;
+  c.members = new Map((m.members || []).map((u) => [u.id, u.name]));
+  c.serverLast = m.last_seq || 0;
+  if (!c.synced) c.backlogUntil = c.serverLast; // the replay of old messages is not "unread"
+  if (m.truncated) {
+    // We missed more than the node keeps: drop the stale part so "load older" can fill the gap.
+    c.messages = c.messages.filter((x) => x.seq == null);
+    c.seqs.clear();
+    c.noOlder = false;
+  }
+  c.synced = true;
+  saveRooms();
+  render();
+}
+
+function onMessage(m) {
+  const mine = m.from?.id === myId();
+  let c;
+  if (m.room) c = convs.get('#' + m.room);
+  else if (m.to && m.from?.id) c = mine ? dmConv(m.to.id ?? m.to) : dmConv(m.from.id, m.from.name);
+  if (!c) return;
+  const r = m.re != null ? reqs.get(m.re) : null;
+  if (r?.kind === 'say') {
+    reqs.delete(m.re);
+    removeMsg(r.conv, r.msg);
+  } else if (mine) {
+    // Our copy arrived without its ack (e.g. replayed after a reconnect): drop the failed draft.
+    const stale = c.messages.find((x) => x.interrupted && x.text === m.text);
+    if (stale) removeMsg(c, stale);
+  }
+  if (addMessage(c, toMsg(m)) && c.key !== current && !mine && !(m.seq <= c.backlogUntil)) c.unread++;
+  render(mine && c.key === current ? 'bottom' : undefined);
+}
+
+function onPresence(m) {
+  if (!m.user?.id) return;
+  const targets = m.room ? [convs.get('#' + m.room)] : [...convs.values()].filter((c) => c.kind === 'room');
+  for (const c of targets) {
+    if (!c) continue;
+    const was = c.members.has(m.user.id), now = m.status === 'joined';
+    if (now) c.members.set(m.user.id, m.user.name);
+    else c.members.delete(m.user.id);
+    if (was !== now && m.user.id !== myId()) {
+      addMessage(c, { notice: `${m.user.name} ${now ? 'joined' : m.status === 'offline' ? 'went offline' : 'left'}` });
+    }
+  }
+  render();
+}
+
+function onHistory(m) {
+  const c = convs.get('#' + m.room) || reqs.get(m.re)?.conv;
+  reqs.delete(m.re);
+  if (!c) return;
+  c.loadingOlder = false;
+  const list = Array.isArray(m.messages) ? m.messages : [];
+  for (const x of list) addMessage(c, toMsg(x));
+  if (!list.length || olderBefore(c) <= 1) c.noOlder = true;
+  if (c.key === current) render('keep');
+}
+
+function errText(m) {
+  const t = m.message || m.code || 'error';
+  return m.retry_after_ms > 0 ? `${t} (try again in ${(m.retry_after_ms / 1000).toFixed(1)} s)` : t;
+}
+const showErr = (id, text) => { $(id).textContent = text || ''; };
+
+function onError(m) {
+  const text = errText(m);
+  if (!welcomed) { // our hello was refused
+    if (identity && m.code !== 'unauthorized') { showErr('notice', text); ws?.close(); return; } // retry later
+    const expired = !!identity;
+    identity = pendingName = null;
+    store(ID_KEY, null);
+    stop('not connected');
+    showLogin(expired ? 'Your session has expired. Choose a name to continue.' : text);
+    return;
+  }
+  const r = m.re != null ? reqs.get(m.re) : null;
+  reqs.delete(m.re);
+  if (r?.kind === 'say') {
+    Object.assign(r.msg, { pending: false, failed: text });
+    if (r.conv.key === current) showErr('send-error', text);
+  } else if (r?.kind === 'join') {
+    showErr('join-error', `Could not join ${r.conv.name}: ${text}`);
+    if (!r.conv.synced) closeConv(r.conv, false);
+  } else if (r?.kind === 'history') {
+    r.conv.loadingOlder = false;
+    if (r.conv.key === current) showErr('log-error', `Could not load older messages: ${text}`);
+  } else {
+    showErr('notice', text);
+  }
+  render();
+}
+
+// ---- actions -------------------------------------------------------------
+function select(key) {
+  current = key;
+  const c = convs.get(key);
+  if (c) c.unread = 0;
+  for (const id of ['send-error', 'log-error', 'notice']) showErr(id);
+  render('bottom');
+}
+
+function closeConv(c, tell = true) {
+  if (tell && c.kind === 'room' && c.joined) send({ type: 'leave', id: rid(), room: c.name });
+  convs.delete(c.key);
+  if (c.kind === 'room') saveRooms();
+  if (current === c.key) current = convs.keys().next().value ?? null;
+  render('bottom');
+}
+
+function sendText() {
+  const c = convs.get(current);
+  const text = $('text').value;
+  if (!c || !text.trim()) return;
+  const n = [...text].length;
+  if (n > maxChars) return showErr('send-error', `Too long: ${n} characters, the limit is ${maxChars}.`);
+  if (!welcomed) return showErr('send-error', 'Not connected right now; your message is kept here, send it once reconnected.');
+  const id = rid();
+  const msg = { pending: true, own: true, from: identity.user, text, at: new Date().toISOString() };
+  c.messages.push(msg);
+  reqs.set(id, { kind: 'say', conv: c, msg });
+  send(c.kind === 'room' ? { type: 'say', id, room: c.name, text } : { type: 'say', id, to: c.peer, text });
+  $('text').value = '';
+  updateCount();
+  showErr('send-error');
+  render('bottom');
+}
+
+function updateCount() {
+  const n = [...$('text').value].length;
+  $('count').textContent = n > maxChars * 0.8 ? `${n} / ${maxChars}` : '';
+  $('count').className = n > maxChars ? 'over' : '';
+}
+
+// ---- rendering -----------------------------------------------------------
+// Replace a container's children only when they changed, so focus is kept.
+function sync(parent, nodes) {
+  const kids = parent.children;
+  if (kids.length !== nodes.length || nodes.some((n, i) => kids[i] !== n)) parent.replaceChildren(...nodes);
+}
+const pad = (n) => String(n).padStart(2, '0');
+
+function msgEl(m) {
+  if (m.notice) return m.el || (m.el = h('li', { className: 'notice', textContent: m.notice }));
+  if (!m.el) {
+    const d = new Date(m.at);
+    const time = h('time', { dateTime: m.at || '' });
+    if (!isNaN(d)) Object.assign(time, { textContent: `${pad(d.getHours())}:${pad(d.getMinutes())}`, title: d.toLocaleString() });
+    m.state = h('span', { className: 'state' });
+    m.el = h('li', {}, h('div', { className: 'meta' }, h('strong', { textContent: m.from.name ?? '?' }), time, m.state),
+      h('p', { textContent: m.text }));
+  }
+  m.el.className = 'msg' + (m.own ? ' own' : '') + (m.pending ? ' pending' : '') + (m.failed ? ' failed' : '');
+  m.state.textContent = m.pending ? 'sending…' : m.failed ? `failed: ${m.failed}` : '';
+  return m.el;
+}
+
+function renderRooms() {
+  sync($('room-list'), [...convs.values()].map((c) => {
+    if (!c.li) {
+      const label = c.kind === 'room' ? `Leave room ${c.name}` : `Close conversation with ${c.name}`;
+      const close = h('button', { type: 'button', className: 'close', textContent: '×', title: label, onclick: () => closeConv(c) });
+      close.setAttribute('aria-label', label);
+      c.btn = h('button', { type: 'button', className: 'open', onclick: () => select(c.key) });
+      c.li = h('li', {}, c.btn, close);
+    }
+    c.btn.replaceChildren((c.kind === 'room' ? '#' : '@') + c.name);
+    if (c.unread) c.btn.append(h('span', { className: 'badge' }, String(c.unread), h('span', { className: 'sr' }, ' unread')));
+    c.btn.setAttribute('aria-current', String(c.key === current));
+    c.li.classList.toggle('waiting', c.kind === 'room' && !c.joined);
+    return c.li;
+  }));
+}
+
+function renderMembers(c) {
+  const list = !c ? [] : c.kind === 'dm' ? [[c.peer, c.name]] : [...c.members].sort((a, b) => String(a[1]).localeCompare(String(b[1])));
+  $('members-title').textContent = c?.kind === 'dm' ? 'Direct conversation' : `Members (${list.length})`;
+  sync($('member-list'), list.map(([id, name]) => {
+    if (!memberEls.has(id)) {
+      memberEls.set(id, id === myId()
+        ? h('li', { className: 'self', textContent: `${name} (you)` })
+        : h('li', {}, h('button', {
+          type: 'button', className: 'quiet', textContent: name, title: `Send a direct message to ${name}`,
+          onclick: () => select(dmConv(id, name).key),
+        })));
+    }
+    return memberEls.get(id);
+  }));
+}
+
+function renderMessages(c, mode) {
+  const log = $('log');
+  const fromBottom = log.scrollHeight - log.scrollTop;
+  const atBottom = fromBottom - log.clientHeight < 48;
+  sync($('messages'), c ? c.messages.map(msgEl) : []);
+  if (mode === 'keep') log.scrollTop = log.scrollHeight - fromBottom;
+  else if (mode === 'bottom' || atBottom) log.scrollTop = log.scrollHeight;
+}
+
+function render(mode) {
+  const c = convs.get(current) || null;
+  renderRooms();
+  renderMembers(c);
+  $('conv-title').textContent = !c ? 'No conversation: join a room' : c.kind === 'room' ? `#${c.name}` : `Direct messages with ${c.name}`;
+  const older = $('older');
+  older.hidden = !(c?.kind === 'room' && c.synced && !c.noOlder && olderBefore(c) > 1);
+  older.disabled = !!c?.loadingOlder;
+  older.textContent = c?.loadingOlder ? 'Loading…' : 'Load older messages';
+  $('text').disabled = $('send').disabled = !c;
+  $('text').placeholder = c ? `Message ${c.kind === 'room' ? '#' : '@'}${c.name}` : '';
+  renderMessages(c, mode);
+  const unread = [...convs.values()].reduce((n, x) => n + x.unread, 0);
+  document.title = unread ? `(${unread}) PeerLink` : 'PeerLink';
+}
+
+function showApp() {
+  loadRooms();
+  $('login').hidden = true;
+  $('app').hidden = $('me').hidden = false;
+  $('me-name').textContent = identity?.user?.name ?? '';
+  render('bottom');
+}
+
+function showLogin(message) {
+  $('app').hidden = $('me').hidden = true;
+  $('login').hidden = false;
+  showErr('name-error', message);
+  $('name-input').focus();
+}
+
+// ---- wiring --------------------------------------------------------------
+$('name-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const name = $('name-input').value.trim();
+  if (!name) return showErr('name-error', 'Please enter a name.');
+  showErr('name-error');
+  showErr('notice');
+  pendingName = name; attempt = 0;
+  stop('connecting…');
+  connect();
+});
+
+$('signout').addEventListener('click', () => {
+  stop('signed out');
+  identity = null;
+  store(ID_KEY, null);
+  // The room list stays saved: the next identity rejoins those rooms.
+  for (const m of [convs, reqs, memberEls]) m.clear();
+  roomsLoaded = false; current = null;
+  showErr('notice');
+  showLogin('');
+});
+
+$('join-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const input = $('join-input');
+  const room = input.value.trim().replace(/^#/, '');
+  const ok = ROOM_RE.test(room);
+  input.setAttribute('aria-invalid', String(!ok));
+  if (!ok) return showErr('join-error', 'Room names are 1–64 characters: letters, digits, “_”, “.” or “-”.');
+  showErr('join-error');
+  input.value = '';
+  if (!convs.has('#' + room)) {
+    const c = roomConv(room);
+    saveRooms();
+    if (welcomed) sendJoin(c);
+  }
+  select('#' + room);
+});
+$('join-input').addEventListener('input', () => { $('join-input').removeAttribute('aria-invalid'); showErr('join-error'); });
+
+$('older').addEventListener('click', () => {
+  const c = convs.get(current);
+  if (c?.kind !== 'room' || c.loadingOlder) return;
+  if (!welcomed) return showErr('log-error', 'Not connected right now.');
+  const id = rid();
+  c.loadingOlder = true;
+  reqs.set(id, { kind: 'history', conv: c });
+  showErr('log-error');
+  send({ type: 'history', id, room: c.name, before: olderBefore(c), limit: HISTORY_LIMIT });
+  render();
+});
+
+$('composer').addEventListener('submit', (e) => { e.preventDefault(); sendText(); });
+$('text').addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); sendText(); }
+});
+$('text').addEventListener('input', updateCount);
+
+// ---- start ---------------------------------------------------------------
+if (identity) { showApp(); connect(); } else { setStatus('not connected', 'down'); showLogin(''); }

@@ -1,0 +1,214 @@
+//! Bad input gets a clear error and never takes the connection (or anything else) down,
+//! except where the protocol says so: oversized frames (1009) and foreign origins (403).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{handshake_with_origin, Backend, Client, Node, NodeData};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+
+on_both_backends!(
+    frames_before_hello_are_unauthorized,
+    malformed_frames_keep_the_connection,
+    invalid_rooms_and_texts_are_refused,
+    a_flood_is_rate_limited_with_a_retry_hint,
+    a_frame_over_the_limit_closes_with_1009,
+    foreign_origins_are_refused,
+    bad_tokens_are_refused,
+);
+
+async fn frames_before_hello_are_unauthorized(backend: Backend) {
+    let node = Node::start(backend).await;
+    let mut client = Client::connect(&node).await;
+    client
+        .send(json!({"type": "join", "id": "j1", "room": "lobby"}))
+        .await;
+    let error = client.expect_error("unauthorized").await;
+    assert_eq!(error["re"], "j1");
+    client
+        .send(json!({"type": "say", "room": "lobby", "text": "hi"}))
+        .await;
+    client.expect_error("unauthorized").await;
+    // The connection is still usable: hello now works.
+    client.send(json!({"type": "hello", "name": "late"})).await;
+    assert_eq!(client.next_of("welcome").await["user"]["name"], "late");
+}
+
+async fn malformed_frames_keep_the_connection(backend: Backend) {
+    let node = Node::start(backend).await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    alice.send_raw(Message::text("{this is not json")).await;
+    alice.expect_error("bad_request").await;
+    alice.send(json!({"type": "teleport", "id": "t1"})).await;
+    let error = alice.expect_error("bad_request").await;
+    assert_eq!(error["re"], "t1");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("teleport")),
+        "{error}"
+    );
+    alice.send(json!({"no_type": true})).await;
+    alice.expect_error("bad_request").await;
+    alice
+        .send(json!({"type": "join", "id": "j", "room": 42}))
+        .await;
+    assert_eq!(alice.expect_error("bad_request").await["re"], "j");
+    alice.send_raw(Message::binary(vec![0u8; 40])).await;
+    alice.expect_error("bad_request").await;
+    alice
+        .send(json!({"type": "hello", "id": "h2", "name": "again"}))
+        .await;
+    assert_eq!(alice.expect_error("conflict").await["re"], "h2");
+    // Still connected and working.
+    let pong = alice.request(json!({"type": "ping"})).await;
+    assert_eq!(pong["type"], "pong");
+    alice.join("lobby", None).await;
+    assert_eq!(alice.say("lobby", "still here").await["seq"], 1);
+}
+
+async fn invalid_rooms_and_texts_are_refused(backend: Backend) {
+    let node = Node::start(backend).await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    for room in ["", "has space", "semi;colon", "ünïcode", &"x".repeat(65)] {
+        let reply = alice.request(json!({"type": "join", "room": room})).await;
+        assert_eq!(
+            (reply["type"].as_str(), reply["code"].as_str()),
+            (Some("error"), Some("bad_request")),
+            "room {room:?}: {reply}"
+        );
+    }
+    alice.join(&"x".repeat(64), None).await;
+    alice.join("lobby", None).await;
+    let long = "é".repeat(4001);
+    let reply = alice
+        .request(json!({"type": "say", "room": "lobby", "text": long}))
+        .await;
+    assert_eq!(reply["code"], "too_large", "{reply}");
+    let exactly = "é".repeat(4000);
+    assert_eq!(
+        alice.say("lobby", &exactly).await["text"]
+            .as_str()
+            .map(|t| t.chars().count()),
+        Some(4000)
+    );
+    let reply = alice
+        .request(json!({"type": "say", "room": "lobby", "text": "  "}))
+        .await;
+    assert_eq!(reply["code"], "bad_request");
+    let reply = alice
+        .request(json!({"type": "say", "room": "elsewhere", "text": "hi"}))
+        .await;
+    assert_eq!(
+        reply["code"], "forbidden",
+        "saying in a room you did not join: {reply}"
+    );
+    let reply = alice
+        .request(json!({"type": "leave", "room": "elsewhere"}))
+        .await;
+    assert_eq!(reply["code"], "not_found");
+    let reply = alice
+        .request(json!({"type": "history", "room": "lobby", "limit": 0}))
+        .await;
+    assert_eq!(reply["code"], "bad_request");
+}
+
+async fn a_flood_is_rate_limited_with_a_retry_hint(backend: Backend) {
+    let settings = [("PEERLINK_RATE_PER_SEC", "1"), ("PEERLINK_RATE_BURST", "5")];
+    let node = Node::start_with(NodeData::fresh(backend), &settings).await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    alice.join("lobby", None).await;
+    for i in 0..20 {
+        alice
+            .send(json!({"type": "say", "id": format!("f{i}"), "room": "lobby", "text": "flood"}))
+            .await;
+    }
+    let (mut acked, mut limited) = (Vec::new(), 0);
+    for i in 0..20 {
+        let reply = alice.reply_to(&format!("f{i}")).await;
+        match reply["type"].as_str() {
+            Some("message") => acked.push(reply["seq"].as_u64().expect("seq")),
+            Some("error") => {
+                assert_eq!(reply["code"], "rate_limited", "{reply}");
+                let retry = reply["retry_after_ms"].as_u64().expect("retry_after_ms");
+                assert!(retry > 0 && retry <= 1000, "{reply}");
+                limited += 1;
+            }
+            _ => panic!("unexpected reply {reply}"),
+        }
+    }
+    assert!(limited >= 10, "only {limited} of 20 frames were limited");
+    assert_eq!(
+        acked,
+        (1..=acked.len() as u64).collect::<Vec<_>>(),
+        "accepted messages keep a gapless order"
+    );
+    // The limit is per user: a second session of the same user shares the empty bucket.
+    let mut phone = Client::returning(&node, &alice.token.clone()).await;
+    let mut phone_limited = 0;
+    for _ in 0..3 {
+        if phone.request(json!({"type": "ping"})).await["code"] == "rate_limited" {
+            phone_limited += 1;
+        }
+    }
+    assert!(
+        phone_limited >= 1,
+        "another session of the same user had a fresh budget"
+    );
+}
+
+async fn a_frame_over_the_limit_closes_with_1009(backend: Backend) {
+    let node = Node::start(backend).await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    let huge = format!(
+        r#"{{"type":"say","room":"lobby","text":"{}"}}"#,
+        "x".repeat(70 * 1024)
+    );
+    alice.send_raw(Message::text(huge)).await;
+    assert_eq!(alice.closed().await, Some(CloseCode::Size));
+    // A binary frame over 24 bytes + chunk_size is refused the same way.
+    let mut bob = Client::new_user(&node, "bob").await;
+    bob.send_raw(Message::binary(vec![0u8; 24 + 256 * 1024 + 1]))
+        .await;
+    assert_eq!(bob.closed().await, Some(CloseCode::Size));
+    // The node is fine.
+    let mut carol = Client::new_user(&node, "carol").await;
+    carol.join("lobby", None).await;
+}
+
+async fn foreign_origins_are_refused(backend: Backend) {
+    let node = Node::start(backend).await;
+    assert_eq!(
+        handshake_with_origin(&node, "http://evil.example").await,
+        Err(403)
+    );
+    assert_eq!(
+        handshake_with_origin(&node, &format!("http://127.0.0.1:{}", node.port + 1)).await,
+        Err(403)
+    );
+    assert_eq!(
+        handshake_with_origin(&node, &format!("http://127.0.0.1:{}", node.port)).await,
+        Ok(())
+    );
+}
+
+async fn bad_tokens_are_refused(backend: Backend) {
+    let node = Node::start(backend).await;
+    for token in ["nonsense", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] {
+        let mut client = Client::connect(&node).await;
+        client
+            .send(json!({"type": "hello", "id": "h", "token": token}))
+            .await;
+        assert_eq!(client.expect_error("unauthorized").await["re"], "h");
+    }
+    let mut client = Client::connect(&node).await;
+    client
+        .send(json!({"type": "hello", "name": "a", "token": "b"}))
+        .await;
+    client.expect_error("bad_request").await;
+    client.send(json!({"type": "hello", "name": "\u{7}"})).await;
+    client.expect_error("bad_request").await;
+}

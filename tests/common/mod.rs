@@ -1,0 +1,446 @@
+//! Test harness: starts the real `peerlink` binary on a free loopback port, on SQLite or on
+//! a fresh database in the throwaway PostgreSQL that `tests/run.sh` starts, and drives it
+//! over real WebSockets.
+#![allow(dead_code, clippy::result_large_err)]
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for any one expected event before failing.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates one `#[tokio::test]` per backend for each listed `async fn name(Backend)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+/// The admin URL of the throwaway PostgreSQL server. Its absence is a failure, not a skip:
+/// a PostgreSQL test that silently passes would hide a broken backend.
+pub fn postgres_admin_url() -> String {
+    std::env::var("PEERLINK_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!("PEERLINK_TEST_POSTGRES_URL is not set: run the tests with `bash tests/run.sh`, which starts a throwaway PostgreSQL")
+    })
+}
+
+/// A new, empty database on the test PostgreSQL server; returns its URL.
+pub fn fresh_postgres_database() -> String {
+    use diesel::{Connection, RunQueryDsl};
+    let admin = postgres_admin_url();
+    let name = format!("pl_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = diesel::PgConnection::establish(&admin).expect("connect to the test PostgreSQL");
+    diesel::sql_query(format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .expect("create a test database");
+    let base = admin
+        .rsplit_once('/')
+        .map(|(base, _)| base)
+        .expect("admin URL has a database part");
+    format!("{base}/{name}")
+}
+
+/// Where a node keeps its data, so that a restart finds it again.
+#[derive(Debug, Clone)]
+pub struct NodeData {
+    pub dir: PathBuf,
+    pub database_url: String,
+}
+
+impl NodeData {
+    pub fn fresh(backend: Backend) -> NodeData {
+        let dir = tempfile::Builder::new()
+            .prefix("peerlink-test-")
+            .tempdir()
+            .expect("temp dir")
+            .keep();
+        let database_url = match backend {
+            Backend::Sqlite => format!("sqlite://{}/peerlink.db", dir.display()),
+            Backend::Postgres => fresh_postgres_database(),
+        };
+        NodeData { dir, database_url }
+    }
+}
+
+/// A running `peerlink serve`. Killed when dropped.
+pub struct Node {
+    child: Child,
+    pub port: u16,
+    pub data: NodeData,
+    pub admin_token: String,
+    env: Vec<(String, String)>,
+}
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+impl Node {
+    pub async fn start(backend: Backend) -> Node {
+        Node::start_with(NodeData::fresh(backend), &[]).await
+    }
+
+    /// Starts a node on `data` with extra environment variables.
+    pub async fn start_with(data: NodeData, env: &[(&str, &str)]) -> Node {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        tokio::task::spawn_blocking(move || Node::spawn(data, env))
+            .await
+            .expect("spawn task")
+    }
+
+    fn spawn(data: NodeData, env: Vec<(String, String)>) -> Node {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_peerlink"));
+        command.arg("serve");
+        for (key, _) in std::env::vars() {
+            if key.starts_with("PEERLINK_") {
+                command.env_remove(key);
+            }
+        }
+        command
+            .env("PEERLINK_BIND", "127.0.0.1:0")
+            .env("PEERLINK_DATA_DIR", &data.dir)
+            .env("PEERLINK_DATABASE_URL", &data.database_url)
+            .env("PEERLINK_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("PEERLINK_FAULTS", "1")
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn().expect("start the peerlink binary");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(port) = line
+                    .rsplit_once("listening on http://127.0.0.1:")
+                    .map(|(_, p)| p.to_owned())
+                {
+                    let _ = tx.send(port);
+                }
+            }
+        });
+        let port = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(port) => port.trim().parse().expect("port number"),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the node did not say where it listens within 60 s");
+            }
+        };
+        Node {
+            child,
+            port,
+            data,
+            admin_token: ADMIN_TOKEN.into(),
+            env,
+        }
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill9(&mut self) {
+        self.child.kill().expect("kill the node");
+        self.child.wait().expect("reap the node");
+    }
+
+    /// Kills the node and starts it again on the same data.
+    pub async fn restart_after_kill9(mut self) -> Node {
+        self.kill9();
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        Node::start_with(self.data.clone(), &env).await
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/ws", self.port)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// An HTTP GET, off the async runtime.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let url = self.url(path);
+        tokio::task::spawn_blocking(move || http_result(ureq::get(&url).call()))
+            .await
+            .expect("http task")
+    }
+
+    pub async fn post_json(&self, path: &str, body: Value) -> (u16, String) {
+        let url = self.url(path);
+        tokio::task::spawn_blocking(move || {
+            http_result(
+                ureq::post(&url)
+                    .set("Content-Type", "application/json")
+                    .send_string(&body.to_string()),
+            )
+        })
+        .await
+        .expect("http task")
+    }
+}
+
+fn http_result(result: Result<ureq::Response, ureq::Error>) -> (u16, String) {
+    match result {
+        Ok(response) => (
+            response.status(),
+            response.into_string().unwrap_or_default(),
+        ),
+        Err(ureq::Error::Status(status, response)) => {
+            (status, response.into_string().unwrap_or_default())
+        }
+        Err(e) => panic!("HTTP request failed: {e}"),
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// One WebSocket connection to a node.
+pub struct Client {
+    ws: Socket,
+    /// Frames read while waiting for another kind, in arrival order.
+    held: VecDeque<Value>,
+    pub user_id: String,
+    pub name: String,
+    pub token: String,
+    next_id: u64,
+}
+
+impl Client {
+    /// Connects without saying hello.
+    pub async fn connect(node: &Node) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(node.ws_url())
+            .await
+            .expect("WebSocket connect");
+        Client {
+            ws,
+            held: VecDeque::new(),
+            user_id: String::new(),
+            name: String::new(),
+            token: String::new(),
+            next_id: 0,
+        }
+    }
+
+    /// Connects as a new user.
+    pub async fn new_user(node: &Node, name: &str) -> Client {
+        let mut client = Client::connect(node).await;
+        client.send(json!({"type": "hello", "name": name})).await;
+        client.welcome().await;
+        client
+    }
+
+    /// Connects as an existing user (another session, or coming back).
+    pub async fn returning(node: &Node, token: &str) -> Client {
+        let mut client = Client::connect(node).await;
+        client.send(json!({"type": "hello", "token": token})).await;
+        client.welcome().await;
+        client
+    }
+
+    async fn welcome(&mut self) {
+        let welcome = self.next_of("welcome").await;
+        self.user_id = welcome["user"]["id"].as_str().expect("user id").to_owned();
+        self.name = welcome["user"]["name"]
+            .as_str()
+            .expect("user name")
+            .to_owned();
+        self.token = welcome["token"].as_str().expect("token").to_owned();
+    }
+
+    pub fn request_id(&mut self) -> String {
+        self.next_id += 1;
+        format!("r-{}", self.next_id)
+    }
+
+    pub async fn send(&mut self, frame: Value) {
+        self.ws
+            .send(Message::text(frame.to_string()))
+            .await
+            .expect("send a frame");
+    }
+
+    pub async fn send_raw(&mut self, message: Message) {
+        self.ws.send(message).await.expect("send a raw frame");
+    }
+
+    /// The next JSON frame from the socket (held frames first), or a panic after [`WAIT`].
+    pub async fn next(&mut self) -> Value {
+        if let Some(frame) = self.held.pop_front() {
+            return frame;
+        }
+        self.read().await
+    }
+
+    async fn read(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .unwrap_or_else(|_| panic!("{}: no frame within {WAIT:?}", self.name))
+                .unwrap_or_else(|| panic!("{}: connection ended", self.name))
+                .unwrap_or_else(|e| panic!("{}: read failed: {e}", self.name));
+            match message {
+                Message::Text(text) => {
+                    return serde_json::from_str(&text).expect("frames are JSON")
+                }
+                Message::Close(frame) => panic!("{}: connection closed: {frame:?}", self.name),
+                _ => continue,
+            }
+        }
+    }
+
+    /// The first frame matching `wanted`; frames before it are held for later reads.
+    pub async fn next_matching(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
+        if let Some(i) = self.held.iter().position(&wanted) {
+            return self.held.remove(i).expect("held frame");
+        }
+        loop {
+            let frame = self.read().await;
+            if wanted(&frame) {
+                return frame;
+            }
+            self.held.push_back(frame);
+        }
+    }
+
+    pub async fn next_of(&mut self, kind: &str) -> Value {
+        self.next_matching(|f| f["type"] == kind).await
+    }
+
+    /// The reply to request `id` (a frame carrying `"re": id`).
+    pub async fn reply_to(&mut self, id: &str) -> Value {
+        let id = id.to_owned();
+        self.next_matching(move |f| f["re"] == id.as_str()).await
+    }
+
+    /// Sends a frame with a fresh request id and returns the reply to it.
+    pub async fn request(&mut self, mut frame: Value) -> Value {
+        let id = self.request_id();
+        frame["id"] = json!(id);
+        self.send(frame).await;
+        self.reply_to(&id).await
+    }
+
+    /// Joins a room and returns `joined`.
+    pub async fn join(&mut self, room: &str, since: Option<u64>) -> Value {
+        let mut frame = json!({"type": "join", "room": room});
+        if let Some(since) = since {
+            frame["since"] = json!(since);
+        }
+        let joined = self.request(frame).await;
+        assert_eq!(joined["type"], "joined", "{joined}");
+        joined
+    }
+
+    /// Says something in a room and returns the acknowledgement (the sender's copy).
+    pub async fn say(&mut self, room: &str, text: &str) -> Value {
+        let ack = self
+            .request(json!({"type": "say", "room": room, "text": text}))
+            .await;
+        assert_eq!(ack["type"], "message", "{ack}");
+        ack
+    }
+
+    /// The next `message` of `room`.
+    pub async fn next_message(&mut self, room: &str) -> Value {
+        let room = room.to_owned();
+        self.next_matching(move |f| f["type"] == "message" && f["room"] == room.as_str())
+            .await
+    }
+
+    /// The next `error`, asserting its code.
+    pub async fn expect_error(&mut self, code: &str) -> Value {
+        let error = self.next_of("error").await;
+        assert_eq!(error["code"], code, "{error}");
+        error
+    }
+
+    /// Waits for the server to close the connection; returns the close code.
+    pub async fn closed(mut self) -> Option<CloseCode> {
+        loop {
+            let message = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("close within the wait");
+            match message {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| f.code),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
+    /// Frames already received and held, for assertions that nothing else arrived.
+    pub fn held(&self) -> &VecDeque<Value> {
+        &self.held
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+        // Drain until the server's close arrives so the node sees a clean end.
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(Ok(_)) = self.ws.next().await {}
+        })
+        .await;
+    }
+}
+
+/// A WebSocket handshake with an explicit `Origin`; returns the HTTP status on refusal.
+pub async fn handshake_with_origin(node: &Node, origin: &str) -> Result<(), u16> {
+    let mut request = node.ws_url().into_client_request().expect("request");
+    request
+        .headers_mut()
+        .insert("Origin", origin.parse().expect("header value"));
+    match tokio_tungstenite::connect_async(request).await {
+        Ok(_) => Ok(()),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Err(response.status().as_u16())
+        }
+        Err(e) => panic!("unexpected handshake failure: {e}"),
+    }
+}

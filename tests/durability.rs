@@ -1,0 +1,155 @@
+//! Nothing acknowledged is lost: not to `kill -9`, not to a crashing room. And the schema
+//! migrates up, down and up again on both backends.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Backend, Client, Node, NodeData};
+use peerlink::storage::connection::{
+    establish, revert_all, run_migrations, DatabaseUrl, SqliteSync,
+};
+use serde_json::json;
+
+on_both_backends!(
+    acknowledged_messages_survive_kill_9,
+    a_crashed_room_is_restarted_with_its_members_and_order,
+    a_crashed_session_takes_nothing_else_down,
+    migrations_go_up_down_and_up,
+);
+
+async fn acknowledged_messages_survive_kill_9(backend: Backend) {
+    const SENT: usize = 40;
+    let node = Node::start_with(NodeData::fresh(backend), &[("PEERLINK_RATE_BURST", "100")]).await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    alice.join("vault", None).await;
+    for i in 0..SENT {
+        alice.send(json!({"type": "say", "id": format!("m{i}"), "room": "vault", "text": format!("entry {i}")})).await;
+    }
+    let mut acknowledged = Vec::new();
+    for i in 0..SENT {
+        let ack = alice.reply_to(&format!("m{i}")).await;
+        assert_eq!(ack["type"], "message", "{ack}");
+        acknowledged.push((
+            ack["seq"].as_u64().expect("seq"),
+            ack["text"].as_str().expect("text").to_owned(),
+        ));
+    }
+    let token = alice.token.clone();
+    // Kill the node the moment the last acknowledgement is in.
+    let node = node.restart_after_kill9().await;
+
+    let mut alice = Client::returning(&node, &token).await;
+    let joined = alice.join("vault", Some(0)).await;
+    assert_eq!(joined["last_seq"], SENT as u64);
+    let history = alice
+        .request(json!({"type": "history", "room": "vault", "limit": 200}))
+        .await;
+    let stored: Vec<(u64, String)> = history["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| {
+            (
+                m["seq"].as_u64().expect("seq"),
+                m["text"].as_str().expect("text").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stored, acknowledged,
+        "every acknowledged message is in history after kill -9"
+    );
+    // The room goes on from where it was.
+    assert_eq!(
+        alice.say("vault", "after the crash").await["seq"],
+        SENT as u64 + 1
+    );
+}
+
+async fn a_crashed_room_is_restarted_with_its_members_and_order(backend: Backend) {
+    let node = Node::start(backend).await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    let mut bob = Client::new_user(&node, "bob").await;
+    alice.join("fragile", None).await;
+    bob.join("fragile", None).await;
+    alice.join("steady", None).await;
+    bob.join("steady", None).await;
+    for i in 1..=3 {
+        alice.say("fragile", &format!("before {i}")).await;
+        bob.next_message("fragile").await;
+    }
+    alice
+        .send(json!({"type": "debug_panic", "target": "room", "room": "fragile"}))
+        .await;
+
+    // Another room is untouched.
+    alice.say("steady", "unaffected").await;
+    assert_eq!(bob.next_message("steady").await["text"], "unaffected");
+
+    // The restarted room still has both members and continues the seq from the store.
+    let ack = bob.say("fragile", "after").await;
+    assert_eq!(ack["seq"], 4, "{ack}");
+    let heard = alice.next_message("fragile").await;
+    assert_eq!(
+        (heard["seq"].clone(), heard["text"].clone()),
+        (json!(4), json!("after"))
+    );
+    let (status, metrics) = node.get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("peerlink_room_restarts_total 1"),
+        "{metrics}"
+    );
+}
+
+async fn a_crashed_session_takes_nothing_else_down(backend: Backend) {
+    let node = Node::start(backend).await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    let mut bob = Client::new_user(&node, "bob").await;
+    alice.join("lobby", None).await;
+    bob.join("lobby", None).await;
+    alice
+        .send(json!({"type": "debug_panic", "target": "session"}))
+        .await;
+    assert!(
+        alice.closed().await.is_some(),
+        "the crashed session's connection is closed"
+    );
+    let presence = bob.next_of("presence").await;
+    assert_eq!(
+        (
+            presence["status"].as_str(),
+            presence["user"]["name"].as_str()
+        ),
+        (Some("offline"), Some("alice"))
+    );
+    assert_eq!(bob.say("lobby", "still fine").await["seq"], 1);
+    let mut carol = Client::new_user(&node, "carol").await;
+    carol.join("lobby", None).await;
+    assert_eq!(carol.next_message("lobby").await["text"], "still fine");
+}
+
+async fn migrations_go_up_down_and_up(backend: Backend) {
+    let data = NodeData::fresh(backend);
+    tokio::task::spawn_blocking(move || {
+        let url = DatabaseUrl::parse(&data.database_url).expect("url");
+        let mut conn = establish(&url, SqliteSync::Normal).expect("connect");
+        let up = run_migrations(&mut conn).expect("up");
+        assert!(!up.is_empty(), "a fresh database gets every migration");
+        assert!(
+            run_migrations(&mut conn).expect("up again").is_empty(),
+            "nothing is pending after up"
+        );
+        let down = revert_all(&mut conn).expect("down");
+        assert_eq!(down.len(), up.len(), "every migration reverts");
+        assert_eq!(
+            run_migrations(&mut conn).expect("up after down"),
+            up,
+            "up again after down"
+        );
+    })
+    .await
+    .expect("migration task");
+    // And a node runs on the re-migrated schema.
+}

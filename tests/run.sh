@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Runs every PeerLink test: formatting, lints, unit tests, and the integration tests against
+# the real binary on SQLite and on a throwaway PostgreSQL started here on a free loopback
+# port and removed afterwards. Installs what it needs (Debian packages) when it is missing.
+#
+#   bash tests/run.sh            # everything
+#   bash tests/run.sh chat       # only tests whose name matches "chat" (nextest filter)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[tests] %s\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_install() {
+    log "installing $*"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+if [ ! -x "$PG_BIN/initdb" ]; then
+    apt_install postgresql-15
+fi
+if ! cargo nextest --version >/dev/null 2>&1; then
+    log "installing cargo-nextest"
+    cargo install --locked cargo-nextest
+fi
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# --- a throwaway PostgreSQL ---------------------------------------------------------------
+PG_DIR=$(mktemp -d /tmp/peerlink-pg.XXXXXX)
+PG_PORT=$(free_port)
+run_pg() {
+    # PostgreSQL refuses to run as root; use its own account when we are root.
+    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+stop_pg() {
+    run_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$PG_DIR"
+}
+trap stop_pg EXIT
+if [ "$(id -u)" = 0 ]; then chown postgres "$PG_DIR"; fi
+run_pg "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 --no-instructions >/dev/null
+run_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=400" start >/dev/null
+export PEERLINK_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+log "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT"
+
+# --- the tests -------------------------------------------------------------------------------
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+log "cargo nextest"
+cargo nextest run --workspace --no-fail-fast ${1:+-E "test(/$1/)"}
