@@ -1,1 +1,456 @@
-fn main() {}
+//! `peerlink-load`: the load tool. It starts a release `peerlink` node on a scratch data
+//! directory, opens N WebSocket connections in R rooms on loopback, and prints one JSON
+//! object with what it measured.
+//!
+//! Modes:
+//! - `rate`: every connection says something at a fixed total rate (`--rate` messages/s).
+//! - `saturate`: every connection keeps `--in-flight` messages unacknowledged, as fast as
+//!   the node takes them.
+//! - `idle`: opens `--connections` authenticated connections that stay quiet and reports
+//!   the node's resident memory per connection.
+//!
+//! Latency is from the moment a sender writes a `say` to the moment a member (the sender
+//! included: its copy is the acknowledgement) reads the `message`. Node CPU comes from
+//! `/proc/<pid>/stat` over the measured window only.
+//!
+//!     cargo build --release && cargo bench --bench load -- --mode rate --rate 2000
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use clap::{Parser, ValueEnum};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Barrier, Semaphore};
+use tokio_tungstenite::tungstenite::Message;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    Rate,
+    Saturate,
+    Idle,
+}
+
+#[derive(Debug, Parser)]
+#[command(about = "Load a PeerLink node over loopback WebSockets and report JSON figures")]
+struct Args {
+    #[arg(long, value_enum, default_value = "rate")]
+    mode: Mode,
+    /// The node binary (a release build).
+    #[arg(long, default_value = "target/release/peerlink")]
+    node: String,
+    #[arg(long, default_value_t = 1000)]
+    connections: usize,
+    #[arg(long, default_value_t = 50)]
+    rooms: usize,
+    /// Total messages per second (rate mode).
+    #[arg(long, default_value_t = 2000.0)]
+    rate: f64,
+    /// Unacknowledged messages per connection (saturate mode).
+    #[arg(long, default_value_t = 1)]
+    in_flight: usize,
+    /// Seconds measured, after the warm-up.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    #[arg(long, default_value_t = 3.0)]
+    warmup: f64,
+    /// SQLite durability of the node under test (full or normal).
+    #[arg(long, default_value = "full")]
+    sqlite_sync: String,
+    /// Connections opened at once while connecting.
+    #[arg(long, default_value_t = 64)]
+    connect_parallelism: usize,
+    /// Hard stop for the whole run, in seconds.
+    #[arg(long, default_value_t = 300.0)]
+    deadline: f64,
+    /// Ignored (cargo bench passes it).
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+/// The node under test, killed when dropped.
+struct NodeProcess {
+    child: Child,
+    port: u16,
+    _data: tempfile::TempDir,
+}
+
+impl NodeProcess {
+    fn start(args: &Args) -> NodeProcess {
+        let data = tempfile::tempdir().expect("scratch dir");
+        let mut child = Command::new(&args.node)
+            .arg("serve")
+            .env("PEERLINK_BIND", "127.0.0.1:0")
+            .env("PEERLINK_DATA_DIR", data.path())
+            .env("PEERLINK_RATE_PER_SEC", "1000000")
+            .env("PEERLINK_RATE_BURST", "1000000")
+            .env("PEERLINK_SQLITE_SYNC", &args.sqlite_sync)
+            .env("PEERLINK_ADMIN_TOKEN", "load-tool-admin-token")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {} ({e}); run `cargo build --release` first",
+                    args.node
+                )
+            });
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some((_, port)) = line.rsplit_once("listening on http://127.0.0.1:") {
+                    let _ = tx.send(port.trim().parse::<u16>().expect("port"));
+                }
+            }
+        });
+        let port = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the node did not start");
+        NodeProcess {
+            child,
+            port,
+            _data: data,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// User plus system CPU time of the node so far.
+    fn cpu(&self) -> Duration {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("proc stat");
+        // Fields after the command name (which may contain spaces) start after the last ')'.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .expect("stat format")
+            .1
+            .split_whitespace()
+            .collect();
+        let ticks: u64 =
+            fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+        // SAFETY: sysconf only reads a constant.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        Duration::from_secs_f64(ticks as f64 / per_second as f64)
+    }
+
+    fn rss_bytes(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("proc status");
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .expect("VmRSS");
+        kib * 1024
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Connects, says hello and, when `room` is given, joins it.
+async fn open(port: u16, name: &str, room: Option<&str>) -> Socket {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws"))
+        .await
+        .expect("connect");
+    ws.send(Message::text(
+        json!({"type": "hello", "name": name}).to_string(),
+    ))
+    .await
+    .expect("hello");
+    wait_for(&mut ws, "\"type\":\"welcome\"").await;
+    if let Some(room) = room {
+        ws.send(Message::text(
+            json!({"type": "join", "room": room, "since": u64::MAX / 2}).to_string(),
+        ))
+        .await
+        .expect("join");
+        wait_for(&mut ws, "\"type\":\"joined\"").await;
+    }
+    ws
+}
+
+async fn wait_for(ws: &mut Socket, needle: &str) {
+    while let Some(message) = ws.next().await {
+        if let Message::Text(text) = message.expect("read") {
+            if text.contains(needle) {
+                return;
+            }
+            assert!(
+                !text.contains("\"type\":\"error\""),
+                "the node refused: {text}"
+            );
+        }
+    }
+    panic!("connection ended while waiting for {needle}");
+}
+
+/// Counters shared by every connection task.
+struct Shared {
+    start: Instant,
+    measuring: AtomicBool,
+    stop: AtomicBool,
+    sent: AtomicU64,
+    delivered: AtomicU64,
+}
+
+impl Shared {
+    fn now_us(&self) -> u64 {
+        self.start.elapsed().as_micros() as u64
+    }
+}
+
+/// The send time stamped into a message text (`t<microseconds>`).
+fn stamp_of(text: &str) -> Option<u64> {
+    let at = text.find("\"text\":\"t")? + 9;
+    let digits = &text[at..];
+    let end = digits.find('"')?;
+    digits[..end].parse().ok()
+}
+
+/// One connection's life under load; returns its latency samples (µs).
+async fn drive(
+    ws: Socket,
+    room: String,
+    mode: Mode,
+    interval: Duration,
+    in_flight: usize,
+    shared: Arc<Shared>,
+    go: Arc<Barrier>,
+) -> Vec<u32> {
+    let (mut sink, mut stream) = ws.split();
+    let mut samples = Vec::new();
+    go.wait().await;
+    let phase = Duration::from_micros(rand::random_range(0..interval.as_micros().max(1) as u64));
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + phase, interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut outstanding = 0usize;
+    let mut next_id = 0u64;
+    loop {
+        if shared.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let can_send = match mode {
+            Mode::Rate => false,
+            Mode::Saturate => outstanding < in_flight,
+            Mode::Idle => false,
+        };
+        if can_send {
+            send_say(&mut sink, &room, &mut next_id, &shared).await;
+            outstanding += 1;
+            continue;
+        }
+        tokio::select! {
+            _ = ticker.tick(), if mode == Mode::Rate => send_say(&mut sink, &room, &mut next_id, &shared).await,
+            message = stream.next() => {
+                let Some(Ok(Message::Text(text))) = message else {
+                    if message.is_none() { break } else { continue }
+                };
+                if let Some(sent_us) = stamp_of(&text) {
+                    if text.contains("\"re\":") {
+                        outstanding = outstanding.saturating_sub(1);
+                    }
+                    if shared.measuring.load(Ordering::Relaxed) {
+                        shared.delivered.fetch_add(1, Ordering::Relaxed);
+                        samples.push(shared.now_us().saturating_sub(sent_us).min(u32::MAX as u64) as u32);
+                    }
+                }
+            }
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+    samples
+}
+
+async fn send_say(
+    sink: &mut futures_util::stream::SplitSink<Socket, Message>,
+    room: &str,
+    next_id: &mut u64,
+    shared: &Shared,
+) {
+    *next_id += 1;
+    let frame = format!(
+        r#"{{"type":"say","id":"{}","room":"{}","text":"t{}"}}"#,
+        next_id,
+        room,
+        shared.now_us()
+    );
+    if sink.send(Message::text(frame)).await.is_ok() && shared.measuring.load(Ordering::Relaxed) {
+        shared.sent.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn percentile(sorted: &[u32], p: f64) -> u32 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+async fn connect_all(args: &Args, port: u16, join: bool) -> Vec<(Socket, String)> {
+    let gate = Arc::new(Semaphore::new(args.connect_parallelism));
+    let tasks: Vec<_> = (0..args.connections)
+        .map(|i| {
+            let gate = gate.clone();
+            let room = format!("load-{}", i % args.rooms.max(1));
+            tokio::spawn(async move {
+                let _permit = gate.acquire_owned().await.expect("semaphore");
+                let ws = open(port, &format!("u{i}"), join.then_some(room.as_str())).await;
+                (ws, room)
+            })
+        })
+        .collect();
+    let mut sockets = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        sockets.push(task.await.expect("connect task"));
+    }
+    sockets
+}
+
+async fn run_traffic(args: &Args, node: &NodeProcess) -> serde_json::Value {
+    let sockets = connect_all(args, node.port, true).await;
+    let shared = Arc::new(Shared {
+        start: Instant::now(),
+        measuring: AtomicBool::new(false),
+        stop: AtomicBool::new(false),
+        sent: AtomicU64::new(0),
+        delivered: AtomicU64::new(0),
+    });
+    let per_connection = args.rate / args.connections as f64;
+    let interval = Duration::from_secs_f64(1.0 / per_connection.max(0.001));
+    let go = Arc::new(Barrier::new(sockets.len() + 1));
+    let tasks: Vec<_> = sockets
+        .into_iter()
+        .map(|(ws, room)| {
+            tokio::spawn(drive(
+                ws,
+                room,
+                args.mode,
+                interval,
+                args.in_flight,
+                shared.clone(),
+                go.clone(),
+            ))
+        })
+        .collect();
+    go.wait().await;
+    tokio::time::sleep(Duration::from_secs_f64(args.warmup)).await;
+    let (cpu_before, started) = (node.cpu(), Instant::now());
+    shared.measuring.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs_f64(args.duration)).await;
+    shared.measuring.store(false, Ordering::SeqCst);
+    let (cpu_after, elapsed) = (node.cpu(), started.elapsed().as_secs_f64());
+    shared.stop.store(true, Ordering::SeqCst);
+    let mut samples = Vec::new();
+    for task in tasks {
+        samples.extend(task.await.expect("load task"));
+    }
+    samples.sort_unstable();
+    let delivered = shared.delivered.load(Ordering::SeqCst);
+    let sent = shared.sent.load(Ordering::SeqCst);
+    let cpu = (cpu_after - cpu_before).as_secs_f64();
+    json!({
+        "mode": format!("{:?}", args.mode).to_lowercase(),
+        "connections": args.connections,
+        "rooms": args.rooms,
+        "target_messages_per_sec": if args.mode == Mode::Rate { json!(args.rate) } else { json!(null) },
+        "in_flight_per_connection": if args.mode == Mode::Saturate { json!(args.in_flight) } else { json!(null) },
+        "sqlite_sync": args.sqlite_sync,
+        "measured_secs": elapsed,
+        "messages_sent_per_sec": sent as f64 / elapsed,
+        "deliveries_per_sec": delivered as f64 / elapsed,
+        "latency_us": {"p50": percentile(&samples, 50.0), "p99": percentile(&samples, 99.0), "max": samples.last().copied().unwrap_or(0)},
+        "node_cpu_secs": cpu,
+        "node_cpu_us_per_delivery": if delivered > 0 { cpu * 1e6 / delivered as f64 } else { 0.0 },
+        "node_cpu_cores_busy": cpu / elapsed,
+    })
+}
+
+async fn run_idle(args: &Args, node: &NodeProcess) -> serde_json::Value {
+    // Warm the node up (allocator arenas, pools) with a few connections before the baseline.
+    let warm = {
+        let mut a = Args::parse_from(["load"]);
+        a.connections = 16;
+        a.rooms = 1;
+        connect_all(&a, node.port, false).await
+    };
+    drop(warm);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = node.rss_bytes();
+    let started = Instant::now();
+    let sockets = connect_all(args, node.port, false).await;
+    let connect_secs = started.elapsed().as_secs_f64();
+    // Let the node settle: every hello answered is already awaited above.
+    let after = node.rss_bytes();
+    let per_connection = after.saturating_sub(before) as f64 / sockets.len() as f64;
+    drop(sockets);
+    json!({
+        "mode": "idle",
+        "connections": args.connections,
+        "connect_secs": connect_secs,
+        "node_rss_before_bytes": before,
+        "node_rss_after_bytes": after,
+        "node_rss_bytes_per_connection": per_connection,
+    })
+}
+
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: reads and writes only the struct passed in.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+fn main() {
+    let args = Args::parse();
+    raise_open_file_limit();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let node = NodeProcess::start(&args);
+    let deadline = Duration::from_secs_f64(args.deadline);
+    let result = runtime.block_on(async {
+        let work = async {
+            match args.mode {
+                Mode::Idle => run_idle(&args, &node).await,
+                Mode::Rate | Mode::Saturate => run_traffic(&args, &node).await,
+            }
+        };
+        tokio::time::timeout(deadline, work).await
+    });
+    match result {
+        Ok(report) => println!("{report}"),
+        Err(_) => {
+            eprintln!(
+                "peerlink-load: gave up after the {} s deadline",
+                args.deadline
+            );
+            std::process::exit(1);
+        }
+    }
+    drop(node);
+    runtime.shutdown_timeout(Duration::from_secs(1));
+}

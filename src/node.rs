@@ -62,16 +62,23 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
         admin_token_hash: token::hash(&admin_token),
         started: Instant::now(),
     });
-    let server =
-        HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
-            .workers(config.workers)
-            .backlog(4096)
-            .max_connection_rate(1024)
-            .bind(config.bind)
-            .map_err(|source| NodeError::Bind {
-                addr: config.bind.to_string(),
-                source,
-            })?;
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(
+                actix_web::middleware::ErrorHandlers::new()
+                    .default_handler(http::json_for_empty_errors),
+            )
+            .app_data(state.clone())
+            .configure(http::routes)
+    })
+    .workers(config.workers)
+    .backlog(4096)
+    .max_connection_rate(1024)
+    .bind(config.bind)
+    .map_err(|source| NodeError::Bind {
+        addr: config.bind.to_string(),
+        source,
+    })?;
     for addr in server.addrs() {
         // Tests and scripts wait for this line to learn the port.
         println!("peerlink: listening on http://{addr}");

@@ -82,6 +82,15 @@ async fn invalid_rooms_and_texts_are_refused(backend: Backend) {
         );
     }
     alice.join(&"x".repeat(64), None).await;
+    let joined = alice.join("edge", Some(u64::MAX)).await;
+    assert_eq!(
+        joined["last_seq"], 0,
+        "a since beyond the end replays nothing and breaks nothing"
+    );
+    let history = alice
+        .request(json!({"type": "history", "room": "edge", "before": u64::MAX, "limit": 1000}))
+        .await;
+    assert_eq!(history["messages"], json!([]));
     alice.join("lobby", None).await;
     let long = "é".repeat(4001);
     let reply = alice

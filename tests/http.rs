@@ -65,6 +65,17 @@ async fn identities_over_http_work_on_the_websocket(backend: Backend) {
     assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
     let (status, body) = node.post_json("/api/sessions", json!({"nom": "x"})).await;
     assert_eq!(status, 400, "{body}");
+    let (status, body) = node.get("/api/sessions").await;
+    assert!(status == 404 || status == 405, "{status}");
+    let error: Value = serde_json::from_str(&body).expect("a wrong method gets a JSON error");
+    assert!(error["error"].is_string(), "{error}");
+    let (status, body) = node.get("/ws").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).expect("a plain GET on /ws gets a JSON error")
+            ["error"],
+        "bad_request"
+    );
     let (status, body) = node.get("/no/such/page").await;
     assert_eq!(status, 404);
     assert_eq!(

@@ -101,8 +101,8 @@ pub struct RoomActor {
     loaded: bool,
     /// Set when the room was restarted after a crash: who was in it, what they had seen.
     inherited: Option<RoomCrash>,
-    /// A room that stops on purpose does not report a crash from `Drop`.
-    stopping_cleanly: bool,
+    /// Whether this instance has recorded the room in the store (on its first join).
+    recorded: bool,
 }
 
 impl RoomActor {
@@ -118,7 +118,7 @@ impl RoomActor {
             recent: VecDeque::new(),
             loaded: false,
             inherited,
-            stopping_cleanly: false,
+            recorded: false,
         }
     }
 
@@ -229,10 +229,27 @@ impl RoomActor {
         self.broadcast(&out, except);
     }
 
-    fn join(&mut self, member: RoomMember, since: Option<u64>, re: Option<RequestId>) {
+    fn join(
+        &mut self,
+        member: RoomMember,
+        since: Option<u64>,
+        re: Option<RequestId>,
+        ctx: &mut Context<Self>,
+    ) {
         let Some(sink) = self.node.registry.session(member.session) else {
             return; // the session ended before its join arrived
         };
+        if !self.recorded {
+            // Queued before any message of this room, so it is stored first.
+            self.recorded = true;
+            let record = self.node.store.create_room(self.name.clone());
+            ctx.spawn(record.into_actor(self).map(|result, room, _| {
+                if let Err(e) = result {
+                    room.recorded = false;
+                    log::warn!("room {} could not be recorded: {e}", room.name);
+                }
+            }));
+        }
         let rejoin = self.members.contains_key(&member.session);
         self.members.insert(
             member.session,
@@ -254,12 +271,14 @@ impl RoomActor {
 
     /// `joined`, then every kept message after `since`.
     fn send_joined(&self, session: SessionId, since: Option<u64>, re: Option<&str>) {
-        let since = since.unwrap_or(self.delivered_seq.saturating_sub(DEFAULT_JOIN_BACKLOG));
         let oldest_kept = self
             .recent
             .front()
             .map_or(self.delivered_seq + 1, |m| m.seq);
-        let truncated = since + 1 < oldest_kept;
+        // Truncated: the client asked for more than the room keeps. Without `since` it asked
+        // only for the recent messages, so nothing it wanted is missing.
+        let truncated = since.is_some_and(|since| since.saturating_add(1) < oldest_kept);
+        let since = since.unwrap_or(self.delivered_seq.saturating_sub(DEFAULT_JOIN_BACKLOG));
         let members = self.member_users();
         let joined = ServerFrame::Joined {
             room: &self.name,
@@ -518,7 +537,7 @@ impl Handler<RoomCommand> for RoomActor {
             return;
         }
         match command {
-            RoomCommand::Join { member, since, re } => self.join(member, since, re),
+            RoomCommand::Join { member, since, re } => self.join(member, since, re, ctx),
             RoomCommand::Leave { session, re } => {
                 if self.remove(session, PresenceStatus::Left) {
                     self.node.registry.send_session(
@@ -576,11 +595,10 @@ impl RoomCommand {
 }
 
 impl Drop for RoomActor {
-    /// A room that goes away without being asked to has crashed (a panic, or a failed
-    /// commit): hand its members to the supervisor so that a fresh instance takes over.
+    /// Rooms are never stopped on purpose (only at node shutdown, when the registry ignores
+    /// this), so a room that goes away has crashed (a panic, or a failed commit): hand its
+    /// members to the supervisor so that a fresh instance takes over.
     fn drop(&mut self) {
-        if !self.stopping_cleanly {
-            self.node.registry.report_room_crash(self.crash_report());
-        }
+        self.node.registry.report_room_crash(self.crash_report());
     }
 }

@@ -36,6 +36,9 @@ pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 pub const CLOSE_TOO_BIG: u16 = 1009;
 /// Close code for a client the node gives up on (policy violation).
 pub const CLOSE_POLICY: u16 = 1008;
+/// A connected session counts as activity: its token is marked used this often, so that
+/// the user's other devices are not refused while this one is in use.
+pub const TOKEN_TOUCH_INTERVAL: Duration = Duration::from_secs(300);
 
 /// The outgoing queue of one local connection.
 pub struct LocalSink {
@@ -182,6 +185,11 @@ impl SessionActor {
         ctx.run_later(HELLO_TIMEOUT, |session, ctx| {
             if !matches!(session.phase, Phase::Ready { .. }) {
                 session.close(CLOSE_POLICY, "no hello within 10 s", ctx);
+            }
+        });
+        ctx.run_interval(TOKEN_TOUCH_INTERVAL, |session, _| {
+            if let Phase::Ready { token, .. } = &session.phase {
+                session.node.store.touch_token(token.clone());
             }
         });
         let timeout = limits.client_timeout;

@@ -69,7 +69,9 @@ pub trait Store: Send + Sync + 'static {
     /// forget: callable from `Drop`, outside any runtime.
     fn touch_token(&self, token: String);
     fn find_user(&self, id: UserId) -> StoreFuture<Option<User>>;
-    /// Registers the room if new and returns its last `seq` and up to `keep` recent messages.
+    /// Records that the room exists (someone joined it); ordered before any of its messages.
+    fn create_room(&self, room: RoomName) -> StoreFuture<()>;
+    /// The room's last `seq` and up to `keep` recent messages (nothing for a new room).
     fn load_room(&self, room: RoomName, keep: usize) -> StoreFuture<RoomSnapshot>;
     /// Stores a room message; completes once its transaction has committed.
     fn append_message(&self, message: StoredMessage) -> StoreFuture<()>;

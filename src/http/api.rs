@@ -10,7 +10,6 @@ use serde::Deserialize;
 use std::collections::HashMap;
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct NewSession {
     name: String,
 }

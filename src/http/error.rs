@@ -97,3 +97,42 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         format!("no route for {} {}", req.method(), req.path()),
     ))
 }
+
+/// Gives error responses that actix-web produces itself (a wrong method, a plain GET on
+/// `/ws`) the same JSON body as every other error. Responses that have a body keep it.
+pub fn json_for_empty_errors<B: actix_web::body::MessageBody + 'static>(
+    res: actix_web::dev::ServiceResponse<B>,
+) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
+    use actix_web::body::BodySize;
+    use actix_web::middleware::ErrorHandlerResponse;
+    if !matches!(
+        res.response().body().size(),
+        BodySize::None | BodySize::Sized(0)
+    ) {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let code = match status.as_u16() {
+        401 => ErrorCode::Unauthorized,
+        403 => ErrorCode::Forbidden,
+        404 => ErrorCode::NotFound,
+        409 => ErrorCode::Conflict,
+        413 => ErrorCode::TooLarge,
+        429 => ErrorCode::RateLimited,
+        503 => ErrorCode::Unavailable,
+        400..=499 => ErrorCode::BadRequest,
+        _ => ErrorCode::Internal,
+    };
+    let reason = status.canonical_reason().unwrap_or("error").to_lowercase();
+    let body = serde_json::json!({ "error": code, "message": format!("{reason} ({} {})", res.request().method(), res.request().path()) });
+    let (req, res) = res.into_parts();
+    let mut res = res.set_body(body.to_string());
+    res.headers_mut().insert(
+        actix_web::http::header::CONTENT_TYPE,
+        actix_web::http::header::HeaderValue::from_static("application/json"),
+    );
+    let res = actix_web::dev::ServiceResponse::new(req, res)
+        .map_into_boxed_body()
+        .map_into_right_body();
+    Ok(ErrorHandlerResponse::Response(res))
+}

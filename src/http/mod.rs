@@ -7,7 +7,7 @@ mod health;
 mod static_files;
 mod ws;
 
-pub use error::ApiError;
+pub use error::{json_for_empty_errors, ApiError};
 
 use crate::storage::DbStore;
 use actix_web::web;

@@ -41,15 +41,13 @@ pub async fn upgrade(
     Ok(response)
 }
 
-/// Same origin (scheme-less match of the Origin's host and port with the Host header) or
-/// listed. Browsers always send `Origin`; other clients may leave it out.
+/// The node's own origin (the Origin's host and port equal the Host header) or a listed
+/// one. Browsers always send `Origin`; other clients, which carry no ambient credentials a
+/// foreign page could abuse, may leave it out.
 fn origin_allowed(origin: &str, req: &HttpRequest, allowed: &[String]) -> bool {
-    if !allowed.is_empty() {
-        return allowed.iter().any(|a| a == origin);
-    }
     let host = req.connection_info().host().to_ascii_lowercase();
     let authority = origin
         .strip_prefix("http://")
         .or_else(|| origin.strip_prefix("https://"));
-    authority == Some(host.as_str())
+    authority == Some(host.as_str()) || allowed.iter().any(|a| a == origin)
 }

@@ -297,15 +297,6 @@ impl Store for DbStore {
 
     fn load_room(&self, room: RoomName, keep: usize) -> StoreFuture<RoomSnapshot> {
         self.blocking("load_room", move |conn| {
-            let row = (
-                rooms::name.eq(room.as_str()),
-                rooms::created_ms.eq(now_ms()),
-            );
-            with_conn!(conn, |c| diesel::insert_into(rooms::table)
-                .values(row)
-                .on_conflict_do_nothing()
-                .execute(c))
-            .map_err(unavailable)?;
             let keep = i64::try_from(keep).unwrap_or(i64::MAX);
             let mut rows: Vec<MessageRow> = with_conn!(conn, |c| messages::table
                 .filter(messages::room.eq(room.as_str()))
@@ -331,6 +322,10 @@ impl Store for DbStore {
             };
             Ok(RoomSnapshot { last_seq, recent })
         })
+    }
+
+    fn create_room(&self, room: RoomName) -> StoreFuture<()> {
+        self.commit(|reply| WriteJob::Room(room, reply))
     }
 
     fn append_message(&self, message: StoredMessage) -> StoreFuture<()> {

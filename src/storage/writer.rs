@@ -7,10 +7,11 @@
 //! bad row cannot fail its neighbours.
 
 use super::connection::{with_conn, DbConnection, Pool};
-use super::schema::{direct_messages, messages, tokens};
+use super::schema::{direct_messages, messages, rooms, tokens};
 use super::{map_write_error, StorageError};
 use diesel::prelude::*;
 use peerlink_actors::metrics::METRICS;
+use peerlink_actors::protocol::RoomName;
 use peerlink_actors::store::{DirectMessage, StoreError, StoredMessage};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -23,6 +24,8 @@ pub const MAX_BATCH: usize = 512;
 pub type Reply = oneshot::Sender<Result<(), StoreError>>;
 
 pub enum WriteJob {
+    /// A room comes into being; queued before its first message, so the order holds.
+    Room(RoomName, Reply),
     Message(StoredMessage, Reply),
     Direct(DirectMessage, Reply),
     /// Marks a token (by hash) used at a time; nobody waits for it.
@@ -112,6 +115,16 @@ fn commit(pool: &Pool, batch: Vec<WriteJob>) {
 
 fn write(conn: &mut DbConnection, job: &WriteJob) -> Result<(), diesel::result::Error> {
     match job {
+        WriteJob::Room(room, _) => {
+            let row = (
+                rooms::name.eq(room.as_str()),
+                rooms::created_ms.eq(peerlink_actors::now_ms()),
+            );
+            with_conn!(conn, |c| diesel::insert_into(rooms::table)
+                .values(row)
+                .on_conflict_do_nothing()
+                .execute(c))?;
+        }
         WriteJob::Message(m, _) => {
             let row = (
                 messages::room.eq(m.room.as_str()),
@@ -150,7 +163,7 @@ fn write(conn: &mut DbConnection, job: &WriteJob) -> Result<(), diesel::result::
 
 fn reply(job: WriteJob, result: Result<(), StoreError>) {
     match job {
-        WriteJob::Message(_, reply) | WriteJob::Direct(_, reply) => {
+        WriteJob::Room(_, reply) | WriteJob::Message(_, reply) | WriteJob::Direct(_, reply) => {
             let _ = reply.send(result);
         }
         WriteJob::Touch { .. } => {

@@ -8,10 +8,11 @@ use super::error::ProtocolError;
 use super::values::{truncate_for_message, RequestId, MAX_REQUEST_ID};
 use serde::Deserialize;
 
-/// A frame from a client, with its fields as sent. Values are validated by the session
+/// A frame from a client, with its fields as sent. Unknown fields are ignored, so that a
+/// client written for a later protocol revision still works here. Values are validated by the session
 /// that handles the frame, because some limits are the node's configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
     /// First frame of a connection: a new identity (`name`) or a returning one (`token`).
     Hello {

@@ -98,7 +98,7 @@ pub struct MessageFrame {
 pub enum PresenceStatus {
     Joined,
     Left,
-    /// The user's last session in the room ended (disconnected, not a `leave`).
+    /// The user's last session on the node ended.
     Offline,
 }
 
