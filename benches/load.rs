@@ -123,20 +123,7 @@ impl NodeProcess {
 
     /// User plus system CPU time of the node so far.
     fn cpu(&self) -> Duration {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("proc stat");
-        // Fields after the command name (which may contain spaces) start after the last ')'.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .expect("stat format")
-            .1
-            .split_whitespace()
-            .collect();
-        let ticks: u64 =
-            fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
-        // SAFETY: sysconf only reads a constant.
-        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
-        Duration::from_secs_f64(ticks as f64 / per_second as f64)
+        cpu_of(&self.pid().to_string())
     }
 
     fn rss_bytes(&self) -> u64 {
@@ -152,6 +139,23 @@ impl NodeProcess {
     }
 }
 
+/// User plus system CPU time of a process (`self` for this one) so far.
+fn cpu_of(pid: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("proc stat");
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .expect("stat format")
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    // SAFETY: sysconf only reads a constant.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Duration::from_secs_f64(ticks as f64 / per_second as f64)
+}
+
 impl Drop for NodeProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -164,9 +168,13 @@ type Socket =
 
 /// Connects, says hello and, when `room` is given, joins it.
 async fn open(port: u16, name: &str, room: Option<&str>) -> Socket {
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws"))
-        .await
-        .expect("connect");
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(
+        format!("ws://127.0.0.1:{port}/ws"),
+        None,
+        true,
+    )
+    .await
+    .expect("connect");
     ws.send(Message::text(
         json!({"type": "hello", "name": name}).to_string(),
     ))
@@ -203,7 +211,6 @@ async fn wait_for(ws: &mut Socket, needle: &str) {
 struct Shared {
     start: Instant,
     measuring: AtomicBool,
-    stop: AtomicBool,
     sent: AtomicU64,
     delivered: AtomicU64,
 }
@@ -231,6 +238,7 @@ async fn drive(
     in_flight: usize,
     shared: Arc<Shared>,
     go: Arc<Barrier>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Vec<u32> {
     let (mut sink, mut stream) = ws.split();
     let mut samples = Vec::new();
@@ -241,9 +249,6 @@ async fn drive(
     let mut outstanding = 0usize;
     let mut next_id = 0u64;
     loop {
-        if shared.stop.load(Ordering::Relaxed) {
-            break;
-        }
         let can_send = match mode {
             Mode::Rate => false,
             Mode::Saturate => outstanding < in_flight,
@@ -270,7 +275,7 @@ async fn drive(
                     }
                 }
             }
-            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = stop.changed() => break,
         }
     }
     samples
@@ -327,13 +332,13 @@ async fn run_traffic(args: &Args, node: &NodeProcess) -> serde_json::Value {
     let shared = Arc::new(Shared {
         start: Instant::now(),
         measuring: AtomicBool::new(false),
-        stop: AtomicBool::new(false),
         sent: AtomicU64::new(0),
         delivered: AtomicU64::new(0),
     });
     let per_connection = args.rate / args.connections as f64;
     let interval = Duration::from_secs_f64(1.0 / per_connection.max(0.001));
     let go = Arc::new(Barrier::new(sockets.len() + 1));
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let tasks: Vec<_> = sockets
         .into_iter()
         .map(|(ws, room)| {
@@ -345,17 +350,19 @@ async fn run_traffic(args: &Args, node: &NodeProcess) -> serde_json::Value {
                 args.in_flight,
                 shared.clone(),
                 go.clone(),
+                stop_rx.clone(),
             ))
         })
         .collect();
     go.wait().await;
     tokio::time::sleep(Duration::from_secs_f64(args.warmup)).await;
-    let (cpu_before, started) = (node.cpu(), Instant::now());
+    let (cpu_before, tool_before, started) = (node.cpu(), cpu_of("self"), Instant::now());
     shared.measuring.store(true, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_secs_f64(args.duration)).await;
     shared.measuring.store(false, Ordering::SeqCst);
     let (cpu_after, elapsed) = (node.cpu(), started.elapsed().as_secs_f64());
-    shared.stop.store(true, Ordering::SeqCst);
+    let tool_cpu = (cpu_of("self") - tool_before).as_secs_f64();
+    let _ = stop.send(true);
     let mut samples = Vec::new();
     for task in tasks {
         samples.extend(task.await.expect("load task"));
@@ -378,6 +385,7 @@ async fn run_traffic(args: &Args, node: &NodeProcess) -> serde_json::Value {
         "node_cpu_secs": cpu,
         "node_cpu_us_per_delivery": if delivered > 0 { cpu * 1e6 / delivered as f64 } else { 0.0 },
         "node_cpu_cores_busy": cpu / elapsed,
+        "load_tool_cpu_cores_busy": tool_cpu / elapsed,
     })
 }
 
@@ -431,6 +439,11 @@ fn main() {
         .build()
         .expect("runtime");
     let node = NodeProcess::start(&args);
+    eprintln!(
+        "peerlink-load: node pid {} at http://127.0.0.1:{}",
+        node.pid(),
+        node.port
+    );
     let deadline = Duration::from_secs_f64(args.deadline);
     let result = runtime.block_on(async {
         let work = async {

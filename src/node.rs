@@ -72,6 +72,8 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
             .configure(http::routes)
     })
     .workers(config.workers)
+    // Chat frames are small and latency matters: no Nagle delay on our side.
+    .tcp_nodelay(true)
     .backlog(4096)
     .max_connection_rate(1024)
     .bind(config.bind)

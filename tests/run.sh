@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every PeerLink test: formatting, lints, unit tests, and the integration tests against
+# Runs every PeerLink test: formatting, lints, unit tests, the integration tests against
 # the real binary on SQLite and on a throwaway PostgreSQL started here on a free loopback
-# port and removed afterwards. Installs what it needs (Debian packages) when it is missing.
+# port and removed afterwards, and the browser tests in headless Chromium. Installs what it
+# needs (Debian packages, npm packages) when it is missing. Screenshots: tests/artifacts/.
 #
 #   bash tests/run.sh            # everything
 #   bash tests/run.sh chat       # only tests whose name matches "chat" (nextest filter)
@@ -23,6 +24,9 @@ apt_install() {
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 if [ ! -x "$PG_BIN/initdb" ]; then
     apt_install postgresql-15
+fi
+if [ ! -x /usr/bin/chromium ]; then
+    apt_install chromium
 fi
 if ! cargo nextest --version >/dev/null 2>&1; then
     log "installing cargo-nextest"
@@ -59,3 +63,7 @@ log "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 log "cargo nextest"
 cargo nextest run --workspace --no-fail-fast ${1:+-E "test(/$1/)"}
+
+log "browser tests (Chromium $(/usr/bin/chromium --version 2>/dev/null | awk '{print $2}'), playwright-core)"
+(cd tests/browser && npm ci --no-audit --no-fund --silent)
+PEERLINK_BIN="$PWD/target/debug/peerlink" node --test tests/browser/
