@@ -229,13 +229,23 @@ fn stamp_of(text: &str) -> Option<u64> {
     digits[..end].parse().ok()
 }
 
+/// How a connection sends: on a timer (`rate`) or keeping messages in flight (`saturate`).
+#[derive(Clone, Copy)]
+struct Pace {
+    mode: Mode,
+    interval: Duration,
+    in_flight: usize,
+}
+
 /// One connection's life under load; returns its latency samples (µs).
 async fn drive(
     ws: Socket,
     room: String,
-    mode: Mode,
-    interval: Duration,
-    in_flight: usize,
+    Pace {
+        mode,
+        interval,
+        in_flight,
+    }: Pace,
     shared: Arc<Shared>,
     go: Arc<Barrier>,
     mut stop: tokio::sync::watch::Receiver<bool>,
@@ -338,6 +348,11 @@ async fn run_traffic(args: &Args, node: &NodeProcess) -> serde_json::Value {
     let per_connection = args.rate / args.connections as f64;
     let interval = Duration::from_secs_f64(1.0 / per_connection.max(0.001));
     let go = Arc::new(Barrier::new(sockets.len() + 1));
+    let pace = Pace {
+        mode: args.mode,
+        interval,
+        in_flight: args.in_flight,
+    };
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let tasks: Vec<_> = sockets
         .into_iter()
@@ -345,9 +360,7 @@ async fn run_traffic(args: &Args, node: &NodeProcess) -> serde_json::Value {
             tokio::spawn(drive(
                 ws,
                 room,
-                args.mode,
-                interval,
-                args.in_flight,
+                pace,
                 shared.clone(),
                 go.clone(),
                 stop_rx.clone(),
