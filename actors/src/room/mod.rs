@@ -4,7 +4,7 @@
 //! Invariants:
 //! - `seq` is assigned here and nowhere else; there is exactly one live instance per room.
 //! - Members see messages strictly in `seq` order with no gaps: commits may complete in
-//!   any order, so committed messages wait in `committed` until every lower `seq` is out.
+//!   any order, so committed messages wait in the [`Sequencer`] until every lower `seq` is out.
 //! - The room keeps its most recent messages (`Limits::room_backlog`) in memory, already
 //!   serialised, to answer `join` with `since` and most `history` requests without the store.
 //! - It never blocks: every store call is a future spawned into the actor's context.
@@ -18,9 +18,12 @@ use crate::registry::{RoomCrash, SessionRef};
 use crate::store::{RoomSnapshot, StoreError, StoredMessage};
 use crate::{now_ms, NodeContext};
 use actix::prelude::*;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use sequence::Sequencer;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
+
+mod sequence;
 
 /// Messages a `join` without `since` replays, so a newcomer sees the conversation.
 pub const DEFAULT_JOIN_BACKLOG: u64 = 50;
@@ -92,10 +95,8 @@ pub struct RoomActor {
     /// Sessions per user in this room; presence changes when a count moves between 0 and 1.
     sessions_per_user: HashMap<UserId, usize>,
     /// Highest `seq` handed out.
-    assigned_seq: u64,
-    /// Highest `seq` fanned out; members have seen everything up to here.
-    delivered_seq: u64,
-    committed: BTreeMap<u64, Committed>,
+    /// Hands out `seq` and releases committed messages in order.
+    sequence: Sequencer<Committed>,
     recent: VecDeque<Cached>,
     /// False until the store has answered; commands are refused with `unavailable` then.
     loaded: bool,
@@ -112,9 +113,7 @@ impl RoomActor {
             node,
             members: HashMap::new(),
             sessions_per_user: HashMap::new(),
-            assigned_seq: 0,
-            delivered_seq: 0,
-            committed: BTreeMap::new(),
+            sequence: Sequencer::starting_after(0),
             recent: VecDeque::new(),
             loaded: false,
             inherited,
@@ -141,8 +140,7 @@ impl RoomActor {
     }
 
     fn on_loaded(&mut self, snapshot: RoomSnapshot) {
-        self.assigned_seq = snapshot.last_seq;
-        self.delivered_seq = snapshot.last_seq;
+        self.sequence = Sequencer::starting_after(snapshot.last_seq);
         self.recent = snapshot.recent.iter().map(cache_entry).collect();
         self.loaded = true;
         if let Some(crash) = self.inherited.take() {
@@ -274,16 +272,20 @@ impl RoomActor {
         let oldest_kept = self
             .recent
             .front()
-            .map_or(self.delivered_seq + 1, |m| m.seq);
+            .map_or(self.sequence.released() + 1, |m| m.seq);
         // Truncated: the client asked for more than the room keeps. Without `since` it asked
         // only for the recent messages, so nothing it wanted is missing.
         let truncated = since.is_some_and(|since| since.saturating_add(1) < oldest_kept);
-        let since = since.unwrap_or(self.delivered_seq.saturating_sub(DEFAULT_JOIN_BACKLOG));
+        let since = since.unwrap_or(
+            self.sequence
+                .released()
+                .saturating_sub(DEFAULT_JOIN_BACKLOG),
+        );
         let members = self.member_users();
         let joined = ServerFrame::Joined {
             room: &self.name,
             members: &members,
-            last_seq: self.delivered_seq,
+            last_seq: self.sequence.released(),
             truncated,
             re,
         };
@@ -343,10 +345,10 @@ impl RoomActor {
             );
             return self.reply_error(member.session, re.as_deref(), error);
         }
-        self.assigned_seq += 1;
+        let seq = self.sequence.assign();
         let message = StoredMessage {
             room: self.name.clone(),
-            seq: self.assigned_seq,
+            seq,
             from: member.user,
             text,
             at_ms: now_ms(),
@@ -387,9 +389,8 @@ impl RoomActor {
             return;
         }
         METRICS.messages_stored.inc();
-        self.committed.insert(pending.message.seq, pending);
-        while let Some(next) = self.committed.remove(&(self.delivered_seq + 1)) {
-            self.fan_out(next);
+        for ready in self.sequence.committed(pending.message.seq, pending) {
+            self.fan_out(ready);
         }
     }
 
@@ -407,7 +408,6 @@ impl RoomActor {
         self.broadcast(&out, Some(sender));
         frame.re = re;
         self.reply(sender, frame.to_outbound());
-        self.delivered_seq = message.seq;
         if let Outbound::Frame { json, .. } = out {
             self.remember(Cached {
                 seq: message.seq,
@@ -432,13 +432,13 @@ impl RoomActor {
         ctx: &mut Context<Self>,
     ) {
         let before = before
-            .unwrap_or(self.delivered_seq + 1)
-            .min(self.delivered_seq + 1);
+            .unwrap_or(self.sequence.released() + 1)
+            .min(self.sequence.released() + 1);
         let from = before.saturating_sub(limit as u64).max(1);
         let oldest_kept = self
             .recent
             .front()
-            .map_or(self.delivered_seq + 1, |m| m.seq);
+            .map_or(self.sequence.released() + 1, |m| m.seq);
         if from >= oldest_kept || before <= 1 {
             let kept = self
                 .recent
@@ -488,7 +488,7 @@ impl RoomActor {
                     user: m.user.clone(),
                 })
                 .collect(),
-            delivered_seq: self.delivered_seq,
+            delivered_seq: self.sequence.released(),
         }
     }
 }
