@@ -1,0 +1,2 @@
+//! Hash kernel benchmark (written by the hash-kernel work; placeholder until then).
+fn main() {}
