@@ -60,6 +60,24 @@ pub struct ServeArgs {
     /// the node process only).
     #[arg(long, env = "PEERLINK_SQLITE_SYNC", default_value = "full")]
     pub sqlite_sync: String,
+    /// Largest file a transfer may carry, in bytes.
+    #[arg(long, env = "PEERLINK_MAX_FILE_SIZE", default_value = "1073741824")]
+    pub max_file_size: String,
+    /// Seconds an unanswered offer waits before it is withdrawn.
+    #[arg(long, env = "PEERLINK_OFFER_TTL_SECS", default_value = "600")]
+    pub offer_ttl_secs: String,
+    /// Seconds a paused transfer waits for its sides to come back.
+    #[arg(long, env = "PEERLINK_TRANSFER_TTL_SECS", default_value = "7200")]
+    pub transfer_ttl_secs: String,
+    /// Transfers one user may have in progress at once.
+    #[arg(long, env = "PEERLINK_TRANSFERS_PER_USER", default_value = "5")]
+    pub transfers_per_user: String,
+    /// Transfers the node runs at once.
+    #[arg(long, env = "PEERLINK_TRANSFERS_PER_NODE", default_value = "1000")]
+    pub transfers_per_node: String,
+    /// Offers one user may make per minute.
+    #[arg(long, env = "PEERLINK_OFFERS_PER_MINUTE", default_value = "20")]
+    pub offers_per_minute: String,
 }
 
 /// A setting that stops the start.
@@ -223,6 +241,37 @@ impl ServeArgs {
                 1_000_000,
             )?,
             room_backlog: number("PEERLINK_ROOM_BACKLOG", &self.room_backlog, 1, 100_000)?,
+            max_file_size: number("PEERLINK_MAX_FILE_SIZE", &self.max_file_size, 0, 1 << 50)?,
+            offer_ttl: Duration::from_secs(number(
+                "PEERLINK_OFFER_TTL_SECS",
+                &self.offer_ttl_secs,
+                1,
+                7 * 24 * 3600,
+            )?),
+            transfer_ttl: Duration::from_secs(number(
+                "PEERLINK_TRANSFER_TTL_SECS",
+                &self.transfer_ttl_secs,
+                1,
+                30 * 24 * 3600,
+            )?),
+            transfers_per_user: number(
+                "PEERLINK_TRANSFERS_PER_USER",
+                &self.transfers_per_user,
+                1,
+                10_000,
+            )?,
+            transfers_per_node: number(
+                "PEERLINK_TRANSFERS_PER_NODE",
+                &self.transfers_per_node,
+                1,
+                1_000_000,
+            )?,
+            offers_per_minute: number(
+                "PEERLINK_OFFERS_PER_MINUTE",
+                &self.offers_per_minute,
+                1,
+                100_000,
+            )?,
             ..defaults
         };
         if limits.max_text_chars * 4 + 1024 > limits.max_text_frame {

@@ -18,6 +18,8 @@ pub enum NodeError {
     },
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error("{0}")]
+    Runtime(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -49,7 +51,8 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
         store: store.clone(),
         limits: config.limits.clone(),
         faults,
-    });
+    })
+    .map_err(NodeError::Runtime)?;
     let admin_token = config.admin_token.clone().unwrap_or_else(|| {
         let generated = token::generate();
         println!("peerlink: admin token (PEERLINK_ADMIN_TOKEN unset, generated for this run): {generated}");

@@ -57,8 +57,14 @@ async fn malformed_frames_keep_the_connection(backend: Backend) {
         .send(json!({"type": "join", "id": "j", "room": 42}))
         .await;
     assert_eq!(alice.expect_error("bad_request").await["re"], "j");
-    alice.send_raw(Message::binary(vec![0u8; 40])).await;
+    alice.send_raw(Message::binary(vec![0u8; 10])).await;
     alice.expect_error("bad_request").await;
+    alice.send_raw(Message::binary(vec![0u8; 40])).await;
+    let error = alice.expect_error("not_found").await;
+    assert_eq!(
+        error["transfer"], "00000000-0000-0000-0000-000000000000",
+        "data for no transfer: {error}"
+    );
     alice
         .send(json!({"type": "hello", "id": "h2", "name": "again"}))
         .await;

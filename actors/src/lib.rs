@@ -28,6 +28,8 @@
 //!   same members; the new instance reloads `last_seq` and recent messages from the store.
 //! - A `message` reaches anyone only after the store has committed it.
 
+pub mod hash;
+pub mod hash_actor;
 pub mod limits;
 pub mod local_registry;
 pub mod metrics;
@@ -38,6 +40,7 @@ pub mod room;
 pub mod session;
 pub mod store;
 pub mod supervisor;
+pub mod transfer;
 
 use std::sync::Arc;
 
@@ -53,6 +56,10 @@ pub struct NodeContext {
     pub limits: limits::Limits,
     /// Per-user frame budget, shared by all sessions of a user on this node.
     pub rate: limits::UserRateLimiter,
+    /// Transfers in progress, per user and in all, and recent offers.
+    pub transfers: transfer::book::TransferBook,
+    /// Hashes every relayed byte, off the network threads.
+    pub hasher: hash_actor::HashActor,
     /// Test-only fault injection (`debug_panic` frames); off unless the node is started with
     /// `PEERLINK_FAULTS=1`.
     pub faults: bool,

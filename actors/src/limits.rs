@@ -39,6 +39,16 @@ pub struct Limits {
     pub session_ttl: Duration,
     /// Rooms a single session may be in at once.
     pub max_rooms_per_session: usize,
+    /// An offer nobody answers is withdrawn after this long.
+    pub offer_ttl: Duration,
+    /// A paused transfer is kept this long for its sides to come back.
+    pub transfer_ttl: Duration,
+    /// Transfers one user may have in progress at once.
+    pub transfers_per_user: usize,
+    /// Transfers the node runs at once.
+    pub transfers_per_node: usize,
+    /// Offers one user may make per minute.
+    pub offers_per_minute: usize,
 }
 
 impl Default for Limits {
@@ -53,11 +63,17 @@ impl Default for Limits {
             rate_burst: 40.0,
             room_backlog: 1000,
             max_history: 200,
-            max_outbound_queue: 4 * 1024 * 1024,
+            // A full transfer window plus room for chat.
+            max_outbound_queue: 8 * 1024 * 1024,
             heartbeat_interval: Duration::from_secs(15),
             client_timeout: Duration::from_secs(45),
             session_ttl: Duration::from_secs(3600),
             max_rooms_per_session: 100,
+            offer_ttl: Duration::from_secs(600),
+            transfer_ttl: Duration::from_secs(2 * 3600),
+            transfers_per_user: 5,
+            transfers_per_node: 1000,
+            offers_per_minute: 20,
         }
     }
 }

@@ -10,11 +10,13 @@ use crate::protocol::{RoomName, SessionId, UserId};
 use crate::registry::{Registry, RegistryError, RoomCrash, RoomStatus, SessionRef};
 use crate::room::{RoomActor, RoomCommand};
 use crate::supervisor::{NodeSupervisor, RoomCrashed};
+use crate::transfer::{TransferActor, TransferCommand, TransferStart};
 use crate::NodeContext;
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, Weak};
+use uuid::Uuid;
 
 enum RoomSlot {
     Live {
@@ -33,7 +35,11 @@ pub struct LocalRegistry {
     supervisor: OnceLock<Addr<NodeSupervisor>>,
     rooms: Mutex<HashMap<RoomName, RoomSlot>>,
     peers: Mutex<HashMap<UserId, Addr<PeerActor>>>,
-    sessions: RwLock<HashMap<SessionId, SessionRef>>,
+    /// Welcomed sessions, and whose they are.
+    sessions: RwLock<HashMap<SessionId, (SessionRef, UserId)>>,
+    /// Welcomed sessions per user.
+    online: Mutex<HashMap<UserId, usize>>,
+    transfers: Mutex<HashMap<Uuid, Addr<TransferActor>>>,
     /// Set on shutdown: dying actors are not restarted any more.
     shutting_down: AtomicBool,
 }
@@ -47,6 +53,8 @@ impl LocalRegistry {
             rooms: Mutex::new(HashMap::new()),
             peers: Mutex::new(HashMap::new()),
             sessions: RwLock::new(HashMap::new()),
+            online: Mutex::new(HashMap::new()),
+            transfers: Mutex::new(HashMap::new()),
             shutting_down: AtomicBool::new(false),
         }
     }
@@ -81,6 +89,32 @@ impl LocalRegistry {
         RoomActor::start_in_arbiter(&self.arbiter, move |_| {
             RoomActor::new(room, node, inherited)
         })
+    }
+
+    fn sessions(&self) -> std::sync::RwLockReadGuard<'_, HashMap<SessionId, (SessionRef, UserId)>> {
+        self.sessions
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn sessions_mut(
+        &self,
+    ) -> std::sync::RwLockWriteGuard<'_, HashMap<SessionId, (SessionRef, UserId)>> {
+        self.sessions
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn online(&self) -> MutexGuard<'_, HashMap<UserId, usize>> {
+        self.online
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn transfers(&self) -> MutexGuard<'_, HashMap<Uuid, Addr<TransferActor>>> {
+        self.transfers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn rooms(&self) -> MutexGuard<'_, HashMap<RoomName, RoomSlot>> {
@@ -125,25 +159,61 @@ impl Registry for LocalRegistry {
     }
 
     fn session(&self, id: SessionId) -> Option<SessionRef> {
-        self.sessions
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(&id)
-            .cloned()
+        self.sessions().get(&id).map(|(session, _)| session.clone())
     }
 
-    fn register_session(&self, session: SessionRef) {
-        self.sessions
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(session.id, session);
+    fn register_session(&self, session: SessionRef, user: UserId) {
+        let previous = self.sessions_mut().insert(session.id, (session, user));
+        if previous.is_none() {
+            *self.online().entry(user).or_default() += 1;
+        }
     }
 
     fn unregister_session(&self, id: SessionId) {
-        self.sessions
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .remove(&id);
+        let Some((_, user)) = self.sessions_mut().remove(&id) else {
+            return;
+        };
+        let mut online = self.online();
+        if let Some(count) = online.get_mut(&user) {
+            *count -= 1;
+            if *count == 0 {
+                online.remove(&user);
+            }
+        }
+    }
+
+    fn user_online(&self, user: UserId) -> bool {
+        self.online().contains_key(&user)
+    }
+
+    fn create_transfer(&self, id: Uuid, start: TransferStart) -> Result<(), RegistryError> {
+        let node = self.node()?;
+        // Hold the map while the actor starts: it announces itself at once, and answers to
+        // that announcement must find it here.
+        let mut transfers = self.transfers();
+        let addr = TransferActor::start_in_arbiter(&self.arbiter, move |_| {
+            TransferActor::new(id, node, start)
+        });
+        transfers.insert(id, addr);
+        Ok(())
+    }
+
+    fn send_transfer(&self, id: Uuid, command: TransferCommand) -> Result<(), RegistryError> {
+        match self.transfers().get(&id) {
+            Some(addr) if addr.connected() => {
+                addr.do_send(command);
+                Ok(())
+            }
+            _ => Err(RegistryError::NotFound(format!("transfer {id}"))),
+        }
+    }
+
+    fn transfer_ended(&self, id: Uuid) {
+        self.transfers().remove(&id);
+    }
+
+    fn transfer_count(&self) -> usize {
+        self.transfers().len()
     }
 
     fn rooms(&self) -> Vec<RoomStatus> {
@@ -162,10 +232,7 @@ impl Registry for LocalRegistry {
     }
 
     fn session_count(&self) -> usize {
-        self.sessions
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .len()
+        self.sessions().len()
     }
 
     fn report_room_crash(&self, crash: RoomCrash) {

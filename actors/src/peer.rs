@@ -4,10 +4,13 @@
 use crate::protocol::{Outbound, RoomName, SessionId, UserId};
 use crate::registry::SessionRef;
 use crate::room::RoomCommand;
+use crate::transfer::TransferCommand;
 use crate::NodeContext;
 use actix::prelude::*;
 use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::Arc;
+use uuid::Uuid;
 
 /// Every command a peer takes.
 #[derive(Debug, Message)]
@@ -25,12 +28,17 @@ pub enum PeerCommand {
         out: Outbound,
         except: Option<SessionId>,
     },
+    /// A transfer this user is part of: it hears of the user's sessions coming and going.
+    Track(Uuid),
+    Untrack(Uuid),
 }
 
 pub struct PeerActor {
     user: UserId,
     node: Arc<NodeContext>,
     sessions: HashMap<SessionId, SessionRef>,
+    /// Transfers this user sends or may receive.
+    transfers: HashSet<Uuid>,
 }
 
 impl PeerActor {
@@ -39,6 +47,7 @@ impl PeerActor {
             user,
             node,
             sessions: HashMap::new(),
+            transfers: HashSet::new(),
         }
     }
 }
@@ -57,11 +66,32 @@ impl Handler<PeerCommand> for PeerActor {
     fn handle(&mut self, command: PeerCommand, _ctx: &mut Context<Self>) {
         match command {
             PeerCommand::Attach(session) => {
+                for transfer in &self.transfers {
+                    let back = TransferCommand::UserBack {
+                        user: self.user,
+                        session: session.id,
+                    };
+                    let _ = self.node.registry.send_transfer(*transfer, back);
+                }
                 self.sessions.insert(session.id, session);
+            }
+            PeerCommand::Track(transfer) => {
+                self.transfers.insert(transfer);
+            }
+            PeerCommand::Untrack(transfer) => {
+                self.transfers.remove(&transfer);
             }
             PeerCommand::Detach { session, rooms } => {
                 self.sessions.remove(&session);
                 let user_offline = self.sessions.is_empty();
+                for transfer in &self.transfers {
+                    let gone = TransferCommand::SessionGone {
+                        session,
+                        user: self.user,
+                        user_offline,
+                    };
+                    let _ = self.node.registry.send_transfer(*transfer, gone);
+                }
                 for room in rooms {
                     if let Err(e) = self.node.registry.send_room(
                         &room,

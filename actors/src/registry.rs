@@ -8,8 +8,10 @@
 use crate::peer::PeerCommand;
 use crate::protocol::{Outbound, RoomName, SessionId, UserId};
 use crate::room::{RoomCommand, RoomMember};
+use crate::transfer::{TransferCommand, TransferStart};
 use std::fmt;
 use std::sync::Arc;
+use uuid::Uuid;
 
 /// Where a session's outgoing frames go. Local sessions push into their socket's queue;
 /// remote ones would forward to their node.
@@ -47,6 +49,8 @@ pub enum RegistryError {
     ShuttingDown,
     #[error("{0} is unavailable")]
     Unavailable(String),
+    #[error("{0} does not exist")]
+    NotFound(String),
 }
 
 /// A live room as the admin and `/api/rooms` see it.
@@ -77,12 +81,23 @@ pub trait Registry: Send + Sync + 'static {
     fn send_session(&self, id: SessionId, out: Outbound) -> bool {
         self.session(id).is_some_and(|s| s.deliver(out))
     }
-    fn register_session(&self, session: SessionRef);
+    /// A welcomed session of `user`.
+    fn register_session(&self, session: SessionRef, user: UserId);
     fn unregister_session(&self, id: SessionId);
     /// The rooms active on this node.
     fn rooms(&self) -> Vec<RoomStatus>;
     /// Sessions connected to this node.
     fn session_count(&self) -> usize;
+    /// Whether `user` has a welcomed session.
+    fn user_online(&self, user: UserId) -> bool;
+    /// Starts the actor of a new transfer.
+    fn create_transfer(&self, id: Uuid, start: TransferStart) -> Result<(), RegistryError>;
+    /// Sends to a transfer; `NotFound` when it does not exist (any more).
+    fn send_transfer(&self, id: Uuid, command: TransferCommand) -> Result<(), RegistryError>;
+    /// Called by a transfer's actor when it stops.
+    fn transfer_ended(&self, id: Uuid);
+    /// Transfers in progress on this node.
+    fn transfer_count(&self) -> usize;
     /// Called from a dying room's `Drop`: hands the room's state to the supervisor.
     fn report_room_crash(&self, crash: RoomCrash);
     /// Replaces a dead room with a fresh instance that starts with `crash.members`.

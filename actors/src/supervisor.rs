@@ -58,14 +58,24 @@ pub struct RuntimeConfig {
 impl NodeSupervisor {
     /// Starts the core arbiter, the registry and the supervisor. Call inside a running
     /// actix system.
-    pub fn launch(config: RuntimeConfig) -> Runtime {
+    pub fn launch(config: RuntimeConfig) -> Result<Runtime, String> {
         let core = Arbiter::new();
         let registry = Arc::new(LocalRegistry::new(core.handle()));
+        let hasher = crate::hash_actor::HashActor::start()
+            .map_err(|e| format!("cannot start the hash actor: {e}"))?;
+        let transfers =
+            crate::transfer::book::TransferBook::new(crate::transfer::book::TransferLimits {
+                per_user: config.limits.transfers_per_user,
+                per_node: config.limits.transfers_per_node,
+                offers_per_minute: config.limits.offers_per_minute,
+            });
         let node = Arc::new(NodeContext {
             node_id: config.node_id,
             registry: registry.clone(),
             store: config.store,
             rate: UserRateLimiter::new(config.limits.rate_per_sec, config.limits.rate_burst),
+            transfers,
+            hasher,
             limits: config.limits,
             faults: config.faults,
         });
@@ -77,7 +87,7 @@ impl NodeSupervisor {
         }
         .start();
         registry.attach(&node, supervisor.clone());
-        Runtime { node, supervisor }
+        Ok(Runtime { node, supervisor })
     }
 
     fn restart_delay(&mut self, room: &RoomName) -> Duration {

@@ -246,6 +246,8 @@ pub struct Client {
     ws: Socket,
     /// Frames read while waiting for another kind, in arrival order.
     held: VecDeque<Value>,
+    /// Binary frames read while waiting for JSON, in arrival order.
+    data: VecDeque<Vec<u8>>,
     pub user_id: String,
     pub name: String,
     pub token: String,
@@ -261,6 +263,7 @@ impl Client {
         Client {
             ws,
             held: VecDeque::new(),
+            data: VecDeque::new(),
             user_id: String::new(),
             name: String::new(),
             token: String::new(),
@@ -320,6 +323,16 @@ impl Client {
 
     async fn read(&mut self) -> Value {
         loop {
+            match self.read_any().await {
+                Ok(json) => return json,
+                Err(data) => self.data.push_back(data),
+            }
+        }
+    }
+
+    /// The next frame off the socket: JSON, or a binary frame as `Err`.
+    async fn read_any(&mut self) -> Result<Value, Vec<u8>> {
+        loop {
             let message = tokio::time::timeout(WAIT, self.ws.next())
                 .await
                 .unwrap_or_else(|_| panic!("{}: no frame within {WAIT:?}", self.name))
@@ -327,26 +340,82 @@ impl Client {
                 .unwrap_or_else(|e| panic!("{}: read failed: {e}", self.name));
             match message {
                 Message::Text(text) => {
-                    return serde_json::from_str(&text).expect("frames are JSON")
+                    return Ok(serde_json::from_str(&text).expect("frames are JSON"))
                 }
+                Message::Binary(data) => return Err(data.to_vec()),
                 Message::Close(frame) => panic!("{}: connection closed: {frame:?}", self.name),
                 _ => continue,
             }
         }
     }
 
+    /// The next binary frame; JSON frames before it are held.
+    pub async fn next_data(&mut self) -> Vec<u8> {
+        if let Some(data) = self.data.pop_front() {
+            return data;
+        }
+        let waited = tokio::time::timeout(WAIT, async {
+            loop {
+                match self.read_any().await {
+                    Ok(json) => self.held.push_back(json),
+                    Err(data) => return data,
+                }
+            }
+        })
+        .await;
+        waited.unwrap_or_else(|_| {
+            panic!(
+                "{}: no data frame within {WAIT:?}; received meanwhile: {:?}",
+                self.name, self.held
+            )
+        })
+    }
+
+    /// The next binary frame or JSON frame, whichever comes first (held ones first).
+    pub async fn next_any(&mut self) -> Result<Value, Vec<u8>> {
+        if let Some(json) = self.held.pop_front() {
+            return Ok(json);
+        }
+        if let Some(data) = self.data.pop_front() {
+            return Err(data);
+        }
+        self.read_any().await
+    }
+
+    /// Drops binary frames received so far (a receiver that restarts from an offset).
+    pub fn forget_data(&mut self) {
+        self.data.clear();
+    }
+
+    pub async fn send_binary(&mut self, frame: Vec<u8>) {
+        self.ws
+            .send(Message::binary(frame))
+            .await
+            .expect("send a binary frame");
+    }
+
     /// The first frame matching `wanted`; frames before it are held for later reads.
+    /// Gives up after [`WAIT`] in all, however many other frames (or pings) arrive meanwhile.
     pub async fn next_matching(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
         if let Some(i) = self.held.iter().position(&wanted) {
             return self.held.remove(i).expect("held frame");
         }
-        loop {
-            let frame = self.read().await;
-            if wanted(&frame) {
-                return frame;
+        let waited = tokio::time::timeout(WAIT, async {
+            loop {
+                let frame = self.read().await;
+                if wanted(&frame) {
+                    return frame;
+                }
+                self.held.push_back(frame);
             }
-            self.held.push_back(frame);
-        }
+        })
+        .await;
+        waited.unwrap_or_else(|_| {
+            panic!(
+                "{}: the expected frame did not come within {WAIT:?}; received meanwhile: {:?}",
+                self.name, self.held
+            )
+        })
     }
 
     pub async fn next_of(&mut self, kind: &str) -> Value {

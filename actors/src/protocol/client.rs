@@ -59,6 +59,53 @@ pub enum ClientFrame {
         #[serde(default)]
         id: Option<String>,
     },
+    /// Offers a file to a user (`to`) or to everyone in a room (`room`).
+    Offer {
+        #[serde(default)]
+        id: Option<String>,
+        #[serde(default)]
+        to: Option<String>,
+        #[serde(default)]
+        room: Option<String>,
+        name: String,
+        size: u64,
+        #[serde(default)]
+        mime: Option<String>,
+        #[serde(default)]
+        sha256: Option<String>,
+    },
+    /// A recipient takes an offered file, from `offset` (0 for a new transfer).
+    Accept {
+        #[serde(default)]
+        id: Option<String>,
+        transfer: String,
+        #[serde(default)]
+        offset: u64,
+    },
+    Decline {
+        #[serde(default)]
+        id: Option<String>,
+        transfer: String,
+    },
+    /// A recipient holds bytes `[0, offset)`.
+    Ack {
+        #[serde(default)]
+        id: Option<String>,
+        transfer: String,
+        offset: u64,
+    },
+    /// The sender has sent every byte.
+    End {
+        #[serde(default)]
+        id: Option<String>,
+        transfer: String,
+    },
+    /// Either side gives up on a transfer.
+    Cancel {
+        #[serde(default)]
+        id: Option<String>,
+        transfer: String,
+    },
     /// Test-only fault injection, accepted only when the node runs with `PEERLINK_FAULTS=1`.
     DebugPanic {
         #[serde(default)]
@@ -79,19 +126,31 @@ impl ClientFrame {
             ClientFrame::Say { .. } => "say",
             ClientFrame::History { .. } => "history",
             ClientFrame::Ping { .. } => "ping",
+            ClientFrame::Offer { .. } => "offer",
+            ClientFrame::Accept { .. } => "accept",
+            ClientFrame::Decline { .. } => "decline",
+            ClientFrame::Ack { .. } => "ack",
+            ClientFrame::End { .. } => "end",
+            ClientFrame::Cancel { .. } => "cancel",
             ClientFrame::DebugPanic { .. } => "debug_panic",
         }
     }
 }
 
 /// Every `type` a client may send, for metrics labels.
-pub const CLIENT_KINDS: [&str; 7] = [
+pub const CLIENT_KINDS: [&str; 13] = [
     "hello",
     "join",
     "leave",
     "say",
     "history",
     "ping",
+    "offer",
+    "accept",
+    "decline",
+    "ack",
+    "end",
+    "cancel",
     "debug_panic",
 ];
 

@@ -5,6 +5,7 @@ use super::error::{ErrorCode, ProtocolError};
 use super::values::{RequestId, RoomName, SessionId, User, UserId};
 use serde::Serialize;
 use std::sync::Arc;
+use uuid::Uuid;
 
 /// What a session writes to its socket: a serialised frame, or a close.
 #[derive(Debug, Clone)]
@@ -13,6 +14,8 @@ pub enum Outbound {
         kind: ServerKind,
         json: Arc<str>,
     },
+    /// A binary frame (file data), relayed exactly as the sender sent it.
+    Binary(bytes::Bytes),
     /// A WebSocket ping (heartbeat).
     Ping,
     /// A WebSocket pong answering a client's ping.
@@ -35,10 +38,22 @@ pub enum ServerKind {
     Left,
     Pong,
     Error,
+    Offered,
+    Offer,
+    Accepted,
+    Declined,
+    Progress,
+    Complete,
+    Failed,
+    Cancelled,
+    Paused,
+    Resume,
+    /// A binary frame of file data.
+    Data,
 }
 
 impl ServerKind {
-    pub const ALL: [ServerKind; 8] = [
+    pub const ALL: [ServerKind; 19] = [
         ServerKind::Welcome,
         ServerKind::Joined,
         ServerKind::Message,
@@ -47,6 +62,17 @@ impl ServerKind {
         ServerKind::Left,
         ServerKind::Pong,
         ServerKind::Error,
+        ServerKind::Offered,
+        ServerKind::Offer,
+        ServerKind::Accepted,
+        ServerKind::Declined,
+        ServerKind::Progress,
+        ServerKind::Complete,
+        ServerKind::Failed,
+        ServerKind::Cancelled,
+        ServerKind::Paused,
+        ServerKind::Resume,
+        ServerKind::Data,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +85,17 @@ impl ServerKind {
             ServerKind::Left => "left",
             ServerKind::Pong => "pong",
             ServerKind::Error => "error",
+            ServerKind::Offered => "offered",
+            ServerKind::Offer => "offer",
+            ServerKind::Accepted => "accepted",
+            ServerKind::Declined => "declined",
+            ServerKind::Progress => "progress",
+            ServerKind::Complete => "complete",
+            ServerKind::Failed => "failed",
+            ServerKind::Cancelled => "cancelled",
+            ServerKind::Paused => "paused",
+            ServerKind::Resume => "resume",
+            ServerKind::Data => "data",
         }
     }
 }
@@ -146,7 +183,76 @@ pub enum ServerFrame<'a> {
         message: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
         retry_after_ms: Option<u64>,
+        /// The transfer a refused binary frame or transfer command was about.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        transfer: Option<Uuid>,
+        /// The offset of a refused binary frame.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        offset: Option<u64>,
     },
+    /// To the sender: the offer exists and has this id.
+    Offered {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        re: Option<&'a str>,
+        transfer: Uuid,
+    },
+    /// To recipients: someone offers a file.
+    Offer(&'a OfferFrame),
+    /// To the sender: a recipient accepted, from `offset`.
+    Accepted {
+        transfer: Uuid,
+        by: &'a User,
+        offset: u64,
+    },
+    /// To the sender: a recipient declined.
+    Declined {
+        transfer: Uuid,
+        by: &'a User,
+    },
+    /// To the sender: every active recipient holds bytes `[0, offset)`.
+    Progress {
+        transfer: Uuid,
+        offset: u64,
+    },
+    Complete {
+        transfer: Uuid,
+        size: u64,
+        sha256: &'a str,
+    },
+    Failed {
+        transfer: Uuid,
+        reason: &'a str,
+        message: &'a str,
+    },
+    Cancelled {
+        transfer: Uuid,
+        reason: &'a str,
+    },
+    /// The other side went away; the transfer waits at `offset`.
+    Paused {
+        transfer: Uuid,
+        offset: u64,
+    },
+    /// Both sides are back: the sender continues from `offset`.
+    Resume {
+        transfer: Uuid,
+        offset: u64,
+    },
+}
+
+/// An offer as its recipients see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OfferFrame {
+    pub transfer: Uuid,
+    pub from: User,
+    /// Set when the file is offered to a whole room.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub room: Option<RoomName>,
+    pub name: String,
+    pub size: u64,
+    pub mime: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 impl<'a> ServerFrame<'a> {
@@ -159,6 +265,16 @@ impl<'a> ServerFrame<'a> {
             ServerFrame::Left { .. } => ServerKind::Left,
             ServerFrame::Pong { .. } => ServerKind::Pong,
             ServerFrame::Error { .. } => ServerKind::Error,
+            ServerFrame::Offered { .. } => ServerKind::Offered,
+            ServerFrame::Offer(_) => ServerKind::Offer,
+            ServerFrame::Accepted { .. } => ServerKind::Accepted,
+            ServerFrame::Declined { .. } => ServerKind::Declined,
+            ServerFrame::Progress { .. } => ServerKind::Progress,
+            ServerFrame::Complete { .. } => ServerKind::Complete,
+            ServerFrame::Failed { .. } => ServerKind::Failed,
+            ServerFrame::Cancelled { .. } => ServerKind::Cancelled,
+            ServerFrame::Paused { .. } => ServerKind::Paused,
+            ServerFrame::Resume { .. } => ServerKind::Resume,
         }
     }
 
@@ -176,6 +292,24 @@ impl<'a> ServerFrame<'a> {
             code: error.code,
             message: &error.message,
             retry_after_ms: error.retry_after_ms,
+            transfer: None,
+            offset: None,
+        }
+    }
+
+    /// An error about a transfer, or about one binary frame of it.
+    pub fn transfer_error(
+        transfer: Uuid,
+        offset: Option<u64>,
+        error: &'a ProtocolError,
+    ) -> ServerFrame<'a> {
+        ServerFrame::Error {
+            re: None,
+            code: error.code,
+            message: &error.message,
+            retry_after_ms: error.retry_after_ms,
+            transfer: Some(transfer),
+            offset,
         }
     }
 }

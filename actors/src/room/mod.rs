@@ -66,6 +66,13 @@ pub enum RoomCommand {
         session: SessionId,
         user_offline: bool,
     },
+    /// A file offered to the room: the offer goes to every member session of other users,
+    /// and the transfer learns who they are.
+    Offer {
+        transfer: uuid::Uuid,
+        from: UserId,
+        out: Outbound,
+    },
     /// Test-only fault injection: the room panics.
     Panic,
 }
@@ -477,6 +484,20 @@ impl RoomActor {
         );
     }
 
+    fn offer(&self, transfer: uuid::Uuid, from: UserId, out: Outbound) {
+        let mut recipients: Vec<User> = Vec::new();
+        for member in self.members.values().filter(|m| m.user.id != from) {
+            member.sink.deliver(out.clone());
+            if !recipients.iter().any(|u| u.id == member.user.id) {
+                recipients.push(member.user.clone());
+            }
+        }
+        let command = crate::transfer::TransferCommand::Recipients(recipients);
+        if let Err(e) = self.node.registry.send_transfer(transfer, command) {
+            log::debug!("room {}: offer {transfer} is gone: {e}", self.name);
+        }
+    }
+
     fn crash_report(&self) -> RoomCrash {
         RoomCrash {
             room: self.name.clone(),
@@ -574,6 +595,11 @@ impl Handler<RoomCommand> for RoomActor {
                 };
                 self.remove(session, status);
             }
+            RoomCommand::Offer {
+                transfer,
+                from,
+                out,
+            } => self.offer(transfer, from, out),
             RoomCommand::Panic => panic!("fault injection: room {} panics on request", self.name),
         }
     }
@@ -589,7 +615,9 @@ impl RoomCommand {
             RoomCommand::Leave { session, re } | RoomCommand::History { session, re, .. } => {
                 Some((*session, re.clone()))
             }
-            RoomCommand::SessionGone { .. } | RoomCommand::Panic => None,
+            RoomCommand::SessionGone { .. } | RoomCommand::Offer { .. } | RoomCommand::Panic => {
+                None
+            }
         }
     }
 }

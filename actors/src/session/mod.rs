@@ -19,6 +19,7 @@ use crate::protocol::{
 use crate::registry::{SessionRef, SessionSink};
 use crate::room::{RoomCommand, RoomMember};
 use crate::store::{DirectMessage, NewIdentity, StoreError};
+use crate::transfer::TransferCommand;
 use crate::{now_ms, NodeContext};
 use actix::prelude::*;
 use actix_ws::{
@@ -29,6 +30,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+use transfer_frames::OfferRequest;
+
+mod transfer_frames;
 
 /// A connection must say `hello` within this time.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -51,8 +55,12 @@ pub struct LocalSink {
 
 impl SessionSink for LocalSink {
     fn deliver(&self, out: Outbound) -> bool {
-        if let Outbound::Frame { json, .. } = &out {
-            let len = json.len();
+        let queued_len = match &out {
+            Outbound::Frame { json, .. } => Some(json.len()),
+            Outbound::Binary(frame) => Some(frame.len()),
+            _ => None,
+        };
+        if let Some(len) = queued_len {
             if self.queued.fetch_add(len, Ordering::Relaxed) + len > self.max_queued {
                 self.queued.fetch_sub(len, Ordering::Relaxed);
                 if !self.overflowed.swap(true, Ordering::Relaxed) {
@@ -82,6 +90,11 @@ async fn write_loop(
                 queued.fetch_sub(json.len(), Ordering::Relaxed);
                 METRICS.frame_out(kind);
                 ws.text(&*json).await
+            }
+            Outbound::Binary(frame) => {
+                queued.fetch_sub(frame.len(), Ordering::Relaxed);
+                METRICS.frame_out(crate::protocol::ServerKind::Data);
+                ws.binary(frame).await
             }
             Outbound::Ping => ws.ping(b"").await,
             Outbound::Pong(payload) => ws.pong(&payload).await,
@@ -220,7 +233,10 @@ impl SessionActor {
             }
         };
         METRICS.frame_in(parsed.frame.kind());
-        if let Err(wait) = self.charge_rate() {
+        // Acknowledgements pace file data (several per megabyte), so they are bounded by
+        // the data received rather than by the chat rate.
+        let paced = !matches!(parsed.frame, ClientFrame::Ack { .. });
+        if let Err(wait) = if paced { self.charge_rate() } else { Ok(()) } {
             let millis = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
             return self.send_error(parsed.id.as_deref(), &ProtocolError::rate_limited(millis));
         }
@@ -332,7 +348,9 @@ impl SessionActor {
             limits: &welcome_limits,
             re: re.as_deref(),
         });
-        self.node.registry.register_session(self.sink.clone());
+        self.node
+            .registry
+            .register_session(self.sink.clone(), identity.user.id);
         if let Err(e) = self
             .node
             .registry
@@ -458,6 +476,56 @@ impl SessionActor {
             ClientFrame::Ping { .. } => {
                 self.send(ServerFrame::Pong { re: re.as_deref() });
                 Ok(())
+            }
+            ClientFrame::Offer {
+                to,
+                room,
+                name,
+                size,
+                mime,
+                sha256,
+                ..
+            } => {
+                let request = OfferRequest {
+                    to,
+                    room,
+                    name,
+                    size,
+                    mime,
+                    sha256,
+                };
+                self.offer(member.user, request, re)
+            }
+            ClientFrame::Accept {
+                transfer, offset, ..
+            } => {
+                let (user, session) = (member.user, self.id);
+                self.to_transfer(&transfer, |_| TransferCommand::Accept {
+                    user,
+                    session,
+                    offset,
+                    re,
+                })
+            }
+            ClientFrame::Decline { transfer, .. } => {
+                let (user, session) = (member.user, self.id);
+                self.to_transfer(&transfer, |_| TransferCommand::Decline { user, session })
+            }
+            ClientFrame::Ack {
+                transfer, offset, ..
+            } => self.to_transfer(&transfer, |_| TransferCommand::Ack {
+                session: self.id,
+                offset,
+            }),
+            ClientFrame::End { transfer, .. } => {
+                self.to_transfer(&transfer, |_| TransferCommand::End {
+                    session: self.id,
+                    re,
+                })
+            }
+            ClientFrame::Cancel { transfer, .. } => {
+                let (user, session) = (member.user.id, self.id);
+                self.to_transfer(&transfer, |_| TransferCommand::Cancel { user, session })
             }
             ClientFrame::DebugPanic { target, room, .. } => self.fault(&target, room, ctx),
         }
@@ -607,13 +675,7 @@ impl StreamHandler<Result<AggregatedMessage, WsError>> for SessionActor {
         self.last_heard = Instant::now();
         match item {
             Ok(AggregatedMessage::Text(text)) => self.on_text(&text, ctx),
-            Ok(AggregatedMessage::Binary(_)) => {
-                METRICS.frame_in_invalid();
-                let error = ProtocolError::bad_request(
-                    "binary frames carry file data, and this connection is part of no transfer",
-                );
-                self.send_error(None, &error);
-            }
+            Ok(AggregatedMessage::Binary(frame)) => self.binary(frame),
             Ok(AggregatedMessage::Ping(payload)) => {
                 self.sink.deliver(Outbound::Pong(payload.to_vec()));
             }

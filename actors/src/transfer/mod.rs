@@ -1,0 +1,773 @@
+//! `TransferActor`: one file on its way from a sender to one user, or to the members of a
+//! room who accept it. It relays data frames unchanged, enforces flow control, has the
+//! `HashActor` hash every acknowledged byte, and pauses and resumes when sides come and go.
+//!
+//! Phases: `Offered` → `Streaming` (someone accepted) ⇄ `Paused` (a needed session left)
+//! → finished (`complete`, `failed`, `cancelled`), after which the actor stops.
+//!
+//! Each side is bound to one session: the sender's is the offering session, a receiver's
+//! the accepting one. When a bound session ends the transfer pauses at the acknowledged
+//! offset; the next session of that user binds in its place (automatically when it says
+//! `hello`, or explicitly with `accept` / a data frame at the resume offset), and both sides
+//! get `resume`. In a room offer, a receiver that leaves is dropped and the others go on.
+
+pub mod book;
+pub mod flow;
+
+use crate::hash::{hex, Sha256State};
+use crate::metrics::METRICS;
+use crate::peer::PeerCommand;
+use crate::protocol::{
+    DataFrame, ErrorCode, OfferFrame, Outbound, ProtocolError, RequestId, ServerFrame, SessionId,
+    User, UserId,
+};
+use crate::NodeContext;
+use actix::prelude::*;
+use bytes::Bytes;
+use flow::Flow;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// What a transfer starts from.
+#[derive(Debug, Clone)]
+pub struct TransferStart {
+    pub offer: OfferFrame,
+    pub sender_session: SessionId,
+    /// For an offer to one user: that user. For a room offer: `None` (the room names them).
+    pub recipient: Option<UserId>,
+    pub re: Option<RequestId>,
+}
+
+/// Every command a transfer takes.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub enum TransferCommand {
+    /// The users a room offer went to.
+    Recipients(Vec<User>),
+    Accept {
+        user: User,
+        session: SessionId,
+        offset: u64,
+        re: Option<RequestId>,
+    },
+    Decline {
+        user: User,
+        session: SessionId,
+    },
+    Data {
+        session: SessionId,
+        user: UserId,
+        frame: DataFrame,
+    },
+    Ack {
+        session: SessionId,
+        offset: u64,
+    },
+    End {
+        session: SessionId,
+        re: Option<RequestId>,
+    },
+    Cancel {
+        user: UserId,
+        session: SessionId,
+    },
+    /// A session of `user` ended; `user_offline` when it was their last on the node.
+    SessionGone {
+        session: SessionId,
+        user: UserId,
+        user_offline: bool,
+    },
+    /// A new session of `user` said hello.
+    UserBack {
+        user: UserId,
+        session: SessionId,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Offered,
+    Streaming,
+    Paused,
+    Finished,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    Invited,
+    Active,
+    Gone,
+}
+
+struct Receiver {
+    user: User,
+    session: Option<SessionId>,
+    acked: u64,
+    standing: Standing,
+}
+
+pub struct TransferActor {
+    id: Uuid,
+    node: Arc<NodeContext>,
+    offer: OfferFrame,
+    sender_session: Option<SessionId>,
+    room_offer: bool,
+    receivers: Vec<Receiver>,
+    phase: Phase,
+    flow: Flow,
+    /// The sender said every byte is sent.
+    ended: bool,
+    /// Digest of `[0, hashed)`; `None` while the hash actor has it.
+    digest: Option<Sha256State>,
+    hashed: u64,
+    /// Acknowledged bytes waiting for the hash actor.
+    to_hash: VecDeque<Bytes>,
+    start: Option<TransferStart>,
+}
+
+impl TransferActor {
+    pub fn new(id: Uuid, node: Arc<NodeContext>, start: TransferStart) -> Self {
+        let limits = &node.limits;
+        let flow = Flow::new(start.offer.size, limits.window, limits.chunk_size, 0);
+        let receivers = start
+            .recipient
+            .iter()
+            // The recipient's name is learnt when they answer.
+            .map(|id| Receiver {
+                user: User {
+                    id: *id,
+                    name: "".into(),
+                },
+                session: None,
+                acked: 0,
+                standing: Standing::Invited,
+            })
+            .collect();
+        TransferActor {
+            id,
+            offer: start.offer.clone(),
+            sender_session: Some(start.sender_session),
+            room_offer: start.recipient.is_none(),
+            receivers,
+            phase: Phase::Offered,
+            flow,
+            ended: false,
+            digest: Some(Sha256State::new()),
+            hashed: 0,
+            to_hash: VecDeque::new(),
+            start: Some(start),
+            node,
+        }
+    }
+
+    fn sender(&self) -> &User {
+        &self.offer.from
+    }
+
+    fn to_session(&self, session: Option<SessionId>, frame: ServerFrame<'_>) {
+        if let Some(session) = session {
+            self.node
+                .registry
+                .send_session(session, frame.to_outbound());
+        }
+    }
+
+    fn to_user(&self, user: UserId, out: Outbound) {
+        let _ = self
+            .node
+            .registry
+            .send_user(user, PeerCommand::Deliver { out, except: None });
+    }
+
+    /// Tells the sender and every receiver still involved, on all their sessions.
+    fn to_everyone(&self, frame: ServerFrame<'_>) {
+        let out = frame.to_outbound();
+        self.to_user(self.sender().id, out.clone());
+        for receiver in self
+            .receivers
+            .iter()
+            .filter(|r| r.standing != Standing::Gone)
+        {
+            if receiver.user.id != self.sender().id {
+                self.to_user(receiver.user.id, out.clone());
+            }
+        }
+    }
+
+    fn refuse(&self, session: SessionId, offset: Option<u64>, error: ProtocolError) {
+        METRICS.error(error.code);
+        self.node.registry.send_session(
+            session,
+            ServerFrame::transfer_error(self.id, offset, &error).to_outbound(),
+        );
+    }
+
+    fn receiver_by_user(&mut self, user: UserId) -> Option<&mut Receiver> {
+        self.receivers.iter_mut().find(|r| r.user.id == user)
+    }
+
+    fn active_receivers(&self) -> impl Iterator<Item = &Receiver> {
+        self.receivers
+            .iter()
+            .filter(|r| r.standing == Standing::Active)
+    }
+
+    fn announce(&mut self, ctx: &mut Context<Self>) {
+        let Some(start) = self.start.take() else {
+            return;
+        };
+        let track = |user: UserId| {
+            let _ = self
+                .node
+                .registry
+                .send_user(user, PeerCommand::Track(self.id));
+        };
+        track(self.sender().id);
+        self.to_session(
+            Some(start.sender_session),
+            ServerFrame::Offered {
+                re: start.re.as_deref(),
+                transfer: self.id,
+            },
+        );
+        let offer = ServerFrame::Offer(&self.offer).to_outbound();
+        match (&start.recipient, &self.offer.room) {
+            (Some(user), _) => {
+                track(*user);
+                self.to_user(*user, offer);
+            }
+            (None, Some(room)) => {
+                let command = crate::room::RoomCommand::Offer {
+                    transfer: self.id,
+                    from: self.sender().id,
+                    out: offer,
+                };
+                if self.node.registry.send_room(room, command).is_err() {
+                    self.finish("cancelled", "the room is unavailable", ctx);
+                }
+            }
+            (None, None) => self.finish("cancelled", "the offer names no recipient", ctx),
+        }
+        ctx.run_later(self.node.limits.offer_ttl, |transfer, ctx| {
+            if transfer.phase == Phase::Offered {
+                transfer.finish("cancelled", "expired", ctx);
+            }
+        });
+    }
+
+    fn accept(&mut self, user: User, session: SessionId, offset: u64, re: Option<RequestId>) {
+        let resuming = self.phase == Phase::Paused;
+        let started = self.flow.sent() > 0 || self.ended;
+        let expected = self.flow.acked();
+        let Some(receiver) = self.receiver_by_user(user.id) else {
+            return self.refuse(
+                session,
+                None,
+                ProtocolError::new(ErrorCode::Forbidden, "this file was not offered to you"),
+            );
+        };
+        let fresh = receiver.standing == Standing::Invited;
+        if receiver.standing == Standing::Gone || (fresh && started) {
+            let error = ProtocolError::new(
+                ErrorCode::Conflict,
+                "the transfer has already started without you; ask the sender to offer it again",
+            );
+            return self.refuse(session, None, error);
+        }
+        if offset != expected {
+            let error = ProtocolError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "accept from offset {expected}: the node holds the digest of exactly that much"
+                ),
+            );
+            return self.refuse(session, None, error);
+        }
+        receiver.standing = Standing::Active;
+        receiver.user = user.clone();
+        receiver.session = Some(session);
+        receiver.acked = offset;
+        let _ = re;
+        if fresh {
+            let frame = ServerFrame::Accepted {
+                transfer: self.id,
+                by: &user,
+                offset,
+            };
+            self.to_session(self.sender_session, frame);
+        }
+        if self.phase == Phase::Offered {
+            self.phase = Phase::Streaming;
+        }
+        if resuming {
+            self.try_resume();
+        }
+    }
+
+    fn decline(&mut self, user: User, session: SessionId, ctx: &mut Context<Self>) {
+        let Some(receiver) = self.receiver_by_user(user.id) else {
+            return self.refuse(
+                session,
+                None,
+                ProtocolError::new(ErrorCode::Forbidden, "this file was not offered to you"),
+            );
+        };
+        if receiver.standing != Standing::Invited {
+            return self.refuse(
+                session,
+                None,
+                ProtocolError::new(
+                    ErrorCode::Conflict,
+                    "you have already accepted this transfer; cancel it instead",
+                ),
+            );
+        }
+        receiver.standing = Standing::Gone;
+        self.to_session(
+            self.sender_session,
+            ServerFrame::Declined {
+                transfer: self.id,
+                by: &user,
+            },
+        );
+        self.unless_anyone_left("declined", ctx);
+    }
+
+    /// Ends the transfer when no receiver is left to take it.
+    fn unless_anyone_left(&mut self, reason: &str, ctx: &mut Context<Self>) {
+        let anyone = self.receivers.iter().any(|r| r.standing != Standing::Gone);
+        let waiting_for_room =
+            self.room_offer && self.receivers.is_empty() && self.phase == Phase::Offered;
+        if !anyone && !waiting_for_room {
+            self.finish("cancelled", reason, ctx);
+        }
+    }
+
+    fn data(&mut self, session: SessionId, user: UserId, frame: DataFrame) {
+        let offset = Some(frame.offset);
+        if user != self.sender().id {
+            return self.refuse(
+                session,
+                offset,
+                ProtocolError::new(
+                    ErrorCode::Forbidden,
+                    "only the sender sends data for this transfer",
+                ),
+            );
+        }
+        if self.phase == Phase::Paused
+            && self.sender_session.is_none()
+            && frame.offset == self.flow.acked()
+        {
+            // Another session of the sender picks the transfer up where it paused.
+            self.sender_session = Some(session);
+            self.try_resume();
+        }
+        if self.sender_session != Some(session) {
+            return self.refuse(
+                session,
+                offset,
+                ProtocolError::new(
+                    ErrorCode::Forbidden,
+                    "this connection is not the one sending this transfer",
+                ),
+            );
+        }
+        match self.phase {
+            Phase::Streaming => {}
+            Phase::Offered => {
+                return self.refuse(
+                    session,
+                    offset,
+                    ProtocolError::new(ErrorCode::Conflict, "nobody has accepted yet"),
+                )
+            }
+            Phase::Paused | Phase::Finished => {
+                return self.refuse(
+                    session,
+                    offset,
+                    ProtocolError::new(
+                        ErrorCode::Conflict,
+                        "the transfer is paused; wait for resume",
+                    ),
+                )
+            }
+        }
+        if let Err(error) = self.flow.data(&frame) {
+            return self.refuse(session, offset, error);
+        }
+        let out = Outbound::Binary(frame.frame);
+        for receiver in self.active_receivers() {
+            if let Some(session) = receiver.session {
+                self.node.registry.send_session(session, out.clone());
+            }
+        }
+    }
+
+    fn ack(&mut self, session: SessionId, offset: u64, ctx: &mut Context<Self>) {
+        let sent = self.flow.sent();
+        let Some(receiver) = self
+            .receivers
+            .iter_mut()
+            .find(|r| r.session == Some(session) && r.standing == Standing::Active)
+        else {
+            return self.refuse(
+                session,
+                Some(offset),
+                ProtocolError::new(
+                    ErrorCode::Forbidden,
+                    "this connection is not receiving this transfer",
+                ),
+            );
+        };
+        if offset > sent {
+            let error = ProtocolError::bad_request(format!(
+                "cannot acknowledge offset {offset}: only {sent} bytes were sent"
+            ));
+            return self.refuse(session, Some(offset), error);
+        }
+        receiver.acked = receiver.acked.max(offset);
+        self.advance(ctx);
+    }
+
+    /// Moves the acknowledged offset to the slowest active receiver's.
+    fn advance(&mut self, ctx: &mut Context<Self>) {
+        let Some(slowest) = self.active_receivers().map(|r| r.acked).min() else {
+            return;
+        };
+        if slowest <= self.flow.acked() {
+            return;
+        }
+        match self.flow.ack(slowest) {
+            Ok(ready) => self.to_hash.extend(ready),
+            Err(e) => return log::error!("transfer {}: inconsistent ack: {e}", self.id),
+        }
+        self.to_session(
+            self.sender_session,
+            ServerFrame::Progress {
+                transfer: self.id,
+                offset: slowest,
+            },
+        );
+        self.pump_hash(ctx);
+    }
+
+    fn pump_hash(&mut self, ctx: &mut Context<Self>) {
+        if self.to_hash.is_empty() {
+            return self.maybe_complete(ctx);
+        }
+        let Some(state) = self.digest.take() else {
+            return;
+        };
+        let data: Vec<Bytes> = self.to_hash.drain(..).collect();
+        let len: u64 = data.iter().map(|d| d.len() as u64).sum();
+        let hasher = self.node.hasher.clone();
+        let work = async move { hasher.hash(state, data).await };
+        ctx.spawn(
+            work.into_actor(self)
+                .map(move |result, transfer, ctx| match result {
+                    Ok(state) => {
+                        transfer.digest = Some(state);
+                        transfer.hashed += len;
+                        transfer.pump_hash(ctx);
+                    }
+                    Err(e) => {
+                        transfer.finish_failed("internal", &format!("hashing failed: {e}"), ctx)
+                    }
+                }),
+        );
+    }
+
+    fn end(&mut self, session: SessionId, ctx: &mut Context<Self>) {
+        if self.sender_session != Some(session) {
+            return self.refuse(
+                session,
+                None,
+                ProtocolError::new(
+                    ErrorCode::Forbidden,
+                    "only the sending connection ends a transfer",
+                ),
+            );
+        }
+        if self.phase == Phase::Offered {
+            return self.refuse(
+                session,
+                None,
+                ProtocolError::new(ErrorCode::Conflict, "nobody has accepted yet"),
+            );
+        }
+        if self.flow.sent() != self.offer.size {
+            let error = ProtocolError::bad_request(format!(
+                "end after {} of {} bytes; send the rest first",
+                self.flow.sent(),
+                self.offer.size
+            ));
+            return self.refuse(session, None, error);
+        }
+        self.ended = true;
+        self.maybe_complete(ctx);
+    }
+
+    fn maybe_complete(&mut self, ctx: &mut Context<Self>) {
+        let hashed_all = self.hashed == self.offer.size && self.to_hash.is_empty();
+        if !(self.ended && self.flow.is_done() && hashed_all && self.phase == Phase::Streaming) {
+            return;
+        }
+        let Some(state) = &self.digest else { return };
+        let digest = hex(&state.finalize());
+        match &self.offer.sha256 {
+            Some(declared) if *declared != digest => {
+                let message =
+                    format!("the bytes relayed hash to {digest}, not the declared {declared}");
+                self.finish_failed("checksum_mismatch", &message, ctx);
+            }
+            _ => {
+                self.to_everyone(ServerFrame::Complete {
+                    transfer: self.id,
+                    size: self.offer.size,
+                    sha256: &digest,
+                });
+                self.stop(ctx);
+            }
+        }
+    }
+
+    fn cancel(&mut self, user: UserId, session: SessionId, ctx: &mut Context<Self>) {
+        if user == self.sender().id {
+            return self.finish("cancelled", "cancelled by the sender", ctx);
+        }
+        let room_offer = self.room_offer;
+        let Some(receiver) = self.receiver_by_user(user) else {
+            return self.refuse(
+                session,
+                None,
+                ProtocolError::new(ErrorCode::Forbidden, "you are not part of this transfer"),
+            );
+        };
+        if !room_offer {
+            return self.finish("cancelled", "cancelled by the recipient", ctx);
+        }
+        receiver.standing = Standing::Gone;
+        let frame = ServerFrame::Cancelled {
+            transfer: self.id,
+            reason: "cancelled by you",
+        };
+        self.to_session(Some(session), frame);
+        self.unless_anyone_left("every recipient cancelled", ctx);
+        self.advance(ctx);
+    }
+
+    fn session_gone(&mut self, session: SessionId, ctx: &mut Context<Self>) {
+        if self.sender_session == Some(session) {
+            self.sender_session = None;
+            if self.phase == Phase::Streaming {
+                self.pause();
+            }
+            return;
+        }
+        let room_offer = self.room_offer;
+        let Some(receiver) = self
+            .receivers
+            .iter_mut()
+            .find(|r| r.session == Some(session))
+        else {
+            return;
+        };
+        receiver.session = None;
+        if receiver.standing != Standing::Active {
+            return;
+        }
+        if room_offer {
+            // One receiver leaving does not hold up the others.
+            receiver.standing = Standing::Gone;
+            self.unless_anyone_left("every recipient left", ctx);
+            self.advance(ctx);
+        } else if self.phase == Phase::Streaming {
+            self.pause();
+        }
+    }
+
+    fn pause(&mut self) {
+        self.phase = Phase::Paused;
+        self.flow.rewind();
+        let frame = ServerFrame::Paused {
+            transfer: self.id,
+            offset: self.flow.acked(),
+        };
+        let out = frame.to_outbound();
+        if let Some(session) = self.sender_session {
+            self.node.registry.send_session(session, out.clone());
+        }
+        for receiver in self.active_receivers() {
+            if let Some(session) = receiver.session {
+                self.node.registry.send_session(session, out.clone());
+            }
+        }
+    }
+
+    fn user_back(&mut self, user: UserId, session: SessionId) {
+        if self.phase == Phase::Offered {
+            // A recipient's new session sees the offers still waiting for an answer.
+            if self
+                .receivers
+                .iter()
+                .any(|r| r.user.id == user && r.standing == Standing::Invited)
+            {
+                self.to_session(Some(session), ServerFrame::Offer(&self.offer));
+            }
+            return;
+        }
+        if self.phase != Phase::Paused {
+            return;
+        }
+        if user == self.sender().id && self.sender_session.is_none() {
+            self.sender_session = Some(session);
+        }
+        for receiver in self
+            .receivers
+            .iter_mut()
+            .filter(|r| r.user.id == user && r.standing == Standing::Active)
+        {
+            if receiver.session.is_none() {
+                receiver.session = Some(session);
+            }
+        }
+        self.try_resume();
+    }
+
+    /// Resumes when the sender and every active receiver have a session again.
+    fn try_resume(&mut self) {
+        let everyone_here =
+            self.sender_session.is_some() && self.active_receivers().all(|r| r.session.is_some());
+        if self.phase != Phase::Paused || !everyone_here || self.active_receivers().next().is_none()
+        {
+            return;
+        }
+        self.phase = Phase::Streaming;
+        let out = ServerFrame::Resume {
+            transfer: self.id,
+            offset: self.flow.acked(),
+        }
+        .to_outbound();
+        if let Some(session) = self.sender_session {
+            self.node.registry.send_session(session, out.clone());
+        }
+        for receiver in self.active_receivers() {
+            if let Some(session) = receiver.session {
+                self.node.registry.send_session(session, out.clone());
+            }
+        }
+    }
+
+    fn finish(&mut self, frame_kind: &str, reason: &str, ctx: &mut Context<Self>) {
+        if self.phase == Phase::Finished {
+            return;
+        }
+        match frame_kind {
+            "failed" => self.to_everyone(ServerFrame::Failed {
+                transfer: self.id,
+                reason,
+                message: reason,
+            }),
+            _ => self.to_everyone(ServerFrame::Cancelled {
+                transfer: self.id,
+                reason,
+            }),
+        }
+        self.stop(ctx);
+    }
+
+    fn finish_failed(&mut self, reason: &str, message: &str, ctx: &mut Context<Self>) {
+        if self.phase == Phase::Finished {
+            return;
+        }
+        self.to_everyone(ServerFrame::Failed {
+            transfer: self.id,
+            reason,
+            message,
+        });
+        self.stop(ctx);
+    }
+
+    fn stop(&mut self, ctx: &mut Context<Self>) {
+        self.phase = Phase::Finished;
+        ctx.stop();
+    }
+}
+
+impl Actor for TransferActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(usize::MAX);
+        self.announce(ctx);
+        let ttl = self.node.limits.transfer_ttl;
+        ctx.run_interval(ttl, |transfer, ctx| {
+            if transfer.phase == Phase::Paused {
+                transfer.finish("cancelled", "expired while paused", ctx);
+            }
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.node.transfers.close(self.sender().id);
+        let untrack = |user: UserId| {
+            let _ = self
+                .node
+                .registry
+                .send_user(user, PeerCommand::Untrack(self.id));
+        };
+        untrack(self.sender().id);
+        for receiver in &self.receivers {
+            untrack(receiver.user.id);
+        }
+        self.node.registry.transfer_ended(self.id);
+    }
+}
+
+impl Handler<TransferCommand> for TransferActor {
+    type Result = ();
+
+    fn handle(&mut self, command: TransferCommand, ctx: &mut Context<Self>) {
+        if self.phase == Phase::Finished {
+            return;
+        }
+        match command {
+            TransferCommand::Recipients(users) => {
+                for user in users.into_iter().filter(|u| u.id != self.offer.from.id) {
+                    let _ = self
+                        .node
+                        .registry
+                        .send_user(user.id, PeerCommand::Track(self.id));
+                    self.receivers.push(Receiver {
+                        user,
+                        session: None,
+                        acked: 0,
+                        standing: Standing::Invited,
+                    });
+                }
+                if self.receivers.is_empty() {
+                    self.finish("cancelled", "nobody else is in the room", ctx);
+                }
+            }
+            TransferCommand::Accept {
+                user,
+                session,
+                offset,
+                re,
+            } => self.accept(user, session, offset, re),
+            TransferCommand::Decline { user, session } => self.decline(user, session, ctx),
+            TransferCommand::Data {
+                session,
+                user,
+                frame,
+            } => self.data(session, user, frame),
+            TransferCommand::Ack { session, offset } => self.ack(session, offset, ctx),
+            TransferCommand::End { session, .. } => self.end(session, ctx),
+            TransferCommand::Cancel { user, session } => self.cancel(user, session, ctx),
+            TransferCommand::SessionGone { session, .. } => self.session_gone(session, ctx),
+            TransferCommand::UserBack { user, session } => self.user_back(user, session),
+        }
+    }
+}

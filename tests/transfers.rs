@@ -1,0 +1,587 @@
+//! File transfers through the node: the bytes that arrive, the digest the node computes,
+//! flow control, pause and resume, and the limits.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Backend, Client, Node, NodeData};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+const CHUNK: usize = 256 * 1024;
+const WINDOW: u64 = 4 * 1024 * 1024;
+
+on_both_backends!(
+    files_of_every_edge_size_arrive_intact,
+    a_room_offer_reaches_three_members,
+    resume_after_the_receiver_disconnects,
+    resume_after_the_sender_disconnects,
+    bad_data_frames_are_refused_and_dropped,
+    a_declared_digest_that_differs_fails,
+    limits_on_size_count_rate_and_presence,
+    unanswered_offers_expire,
+);
+
+/// Deterministic pseudo-random bytes (xorshift), so a failure can be reproduced.
+fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn data_frame(transfer: Uuid, offset: u64, data: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(24 + data.len());
+    frame.extend_from_slice(transfer.as_bytes());
+    frame.extend_from_slice(&offset.to_be_bytes());
+    frame.extend_from_slice(data);
+    frame
+}
+
+/// Offers a file and returns the transfer id from `offered`.
+async fn offer(
+    sender: &mut Client,
+    target: Value,
+    name: &str,
+    size: u64,
+    sha256: Option<String>,
+) -> Uuid {
+    let mut frame =
+        json!({"type": "offer", "name": name, "size": size, "mime": "application/octet-stream"});
+    for (key, value) in target.as_object().unwrap() {
+        frame[key] = value.clone();
+    }
+    if let Some(sha256) = sha256 {
+        frame["sha256"] = json!(sha256);
+    }
+    let offered = sender.request(frame).await;
+    assert_eq!(offered["type"], "offered", "{offered}");
+    offered["transfer"].as_str().unwrap().parse().unwrap()
+}
+
+/// Waits for the offer and accepts it.
+async fn accept(receiver: &mut Client, transfer: Uuid, size: u64) {
+    let id = transfer.to_string();
+    let offer = receiver
+        .next_matching(move |f| f["type"] == "offer" && f["transfer"] == id.as_str())
+        .await;
+    assert_eq!(offer["size"], size, "{offer}");
+    receiver
+        .send(json!({"type": "accept", "transfer": transfer, "offset": 0}))
+        .await;
+}
+
+/// Sends `data[start..]`, never more than the window ahead of the acknowledgements; then `end`.
+async fn stream(sender: &mut Client, transfer: Uuid, data: &[u8], start: u64) {
+    let mut acked = start;
+    let mut offset = start as usize;
+    while offset < data.len() {
+        let len = CHUNK.min(data.len() - offset);
+        while (offset + len) as u64 - acked > WINDOW {
+            let progress = sender.next_of("progress").await;
+            acked = acked.max(progress["offset"].as_u64().unwrap());
+        }
+        sender
+            .send_binary(data_frame(
+                transfer,
+                offset as u64,
+                &data[offset..offset + len],
+            ))
+            .await;
+        offset += len;
+    }
+    sender
+        .send(json!({"type": "end", "transfer": transfer}))
+        .await;
+}
+
+/// Receives from `start` until `size` bytes, acknowledging every frame.
+async fn receive(receiver: &mut Client, transfer: Uuid, start: u64, size: u64) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut offset = start;
+    while offset < size {
+        let frame = receiver.next_data().await;
+        assert_eq!(
+            &frame[..16],
+            transfer.as_bytes(),
+            "a frame of another transfer"
+        );
+        let frame_offset = u64::from_be_bytes(frame[16..24].try_into().unwrap());
+        assert_eq!(frame_offset, offset, "data out of order");
+        bytes.extend_from_slice(&frame[24..]);
+        offset += (frame.len() - 24) as u64;
+        receiver
+            .send(json!({"type": "ack", "transfer": transfer, "offset": offset}))
+            .await;
+    }
+    bytes
+}
+
+async fn complete_of(client: &mut Client, transfer: Uuid) -> Value {
+    let id = transfer.to_string();
+    let done = client
+        .next_matching(move |f| {
+            f["transfer"] == id.as_str()
+                && ["complete", "failed", "cancelled"].contains(&f["type"].as_str().unwrap_or(""))
+        })
+        .await;
+    done
+}
+
+/// One whole transfer between two users; returns (received bytes, sender's and receiver's final frames).
+async fn transfer(sender: Client, receiver: Client, data: Vec<u8>) -> (Vec<u8>, Value, Value) {
+    let (mut sender, mut receiver) = (sender, receiver);
+    let size = data.len() as u64;
+    let id = offer(
+        &mut sender,
+        json!({"to": receiver.user_id}),
+        "file.bin",
+        size,
+        None,
+    )
+    .await;
+    accept(&mut receiver, id, size).await;
+    let accepted = sender.next_of("accepted").await;
+    assert_eq!(
+        (accepted["offset"].as_u64(), accepted["by"]["id"].as_str()),
+        (Some(0), Some(receiver.user_id.as_str()))
+    );
+    let sending = tokio::spawn(async move {
+        stream(&mut sender, id, &data, 0).await;
+        complete_of(&mut sender, id).await
+    });
+    let receiving = tokio::spawn(async move {
+        let bytes = receive(&mut receiver, id, 0, size).await;
+        let done = complete_of(&mut receiver, id).await;
+        (bytes, done)
+    });
+    let sender_done = sending.await.unwrap();
+    let (bytes, receiver_done) = receiving.await.unwrap();
+    (bytes, sender_done, receiver_done)
+}
+
+async fn files_of_every_edge_size_arrive_intact(backend: Backend) {
+    let node = Node::start(backend).await;
+    for (i, size) in [0, 1, CHUNK, CHUNK + 1, 3 * CHUNK + 17]
+        .into_iter()
+        .enumerate()
+    {
+        let alice = Client::new_user(&node, "alice").await;
+        let bob = Client::new_user(&node, "bob").await;
+        let data = random_bytes(size, i as u64 + 1);
+        let expected = sha256_hex(&data);
+        let (bytes, sent, received) = transfer(alice, bob, data.clone()).await;
+        assert_eq!(bytes.len(), size, "size {size}");
+        assert!(bytes == data, "size {size}: the bytes differ");
+        for done in [&sent, &received] {
+            assert_eq!(done["type"], "complete", "size {size}: {done}");
+            assert_eq!(
+                done["sha256"],
+                expected.as_str(),
+                "size {size}: the node's digest is not the file's"
+            );
+            assert_eq!(done["size"], size);
+        }
+    }
+}
+
+async fn a_room_offer_reaches_three_members(backend: Backend) {
+    let node = Node::start(backend).await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    alice.join("crew", None).await;
+    let mut members = Vec::new();
+    for name in ["bob", "carol", "dave"] {
+        let mut member = Client::new_user(&node, name).await;
+        member.join("crew", None).await;
+        members.push(member);
+    }
+    let data = random_bytes(2 * CHUNK + 99, 7);
+    let size = data.len() as u64;
+    let id = offer(&mut alice, json!({"room": "crew"}), "team.bin", size, None).await;
+    for member in &mut members {
+        accept(member, id, size).await;
+    }
+    let mut accepted_by = Vec::new();
+    for _ in 0..3 {
+        accepted_by.push(
+            alice.next_of("accepted").await["by"]["name"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    accepted_by.sort();
+    assert_eq!(accepted_by, ["bob", "carol", "dave"]);
+    let receivers: Vec<_> = members
+        .into_iter()
+        .map(|mut member| {
+            tokio::spawn(async move {
+                let bytes = receive(&mut member, id, 0, size).await;
+                (bytes, complete_of(&mut member, id).await)
+            })
+        })
+        .collect();
+    stream(&mut alice, id, &data, 0).await;
+    let sender_done = complete_of(&mut alice, id).await;
+    assert_eq!(
+        sender_done["sha256"],
+        sha256_hex(&data).as_str(),
+        "{sender_done}"
+    );
+    for receiver in receivers {
+        let (bytes, done) = receiver.await.unwrap();
+        assert!(bytes == data, "a member got different bytes");
+        assert_eq!(done["sha256"], sha256_hex(&data).as_str());
+    }
+}
+
+/// Sends the first `chunks` chunks and waits until they are all acknowledged.
+async fn stream_part(
+    sender: &mut Client,
+    receiver: &mut Client,
+    id: Uuid,
+    data: &[u8],
+    chunks: usize,
+) -> u64 {
+    for n in 0..chunks {
+        let offset = n * CHUNK;
+        sender
+            .send_binary(data_frame(id, offset as u64, &data[offset..offset + CHUNK]))
+            .await;
+    }
+    let part = receive(receiver, id, 0, (chunks * CHUNK) as u64).await;
+    assert!(part == data[..chunks * CHUNK]);
+    let target = (chunks * CHUNK) as u64;
+    loop {
+        if sender.next_of("progress").await["offset"].as_u64().unwrap() == target {
+            return target;
+        }
+    }
+}
+
+async fn resume_after_the_receiver_disconnects(backend: Backend) {
+    let node = Node::start(backend).await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    let mut bob = Client::new_user(&node, "bob").await;
+    let data = random_bytes(6 * CHUNK + 1234, 11);
+    let size = data.len() as u64;
+    let id = offer(
+        &mut alice,
+        json!({"to": bob.user_id}),
+        "big.bin",
+        size,
+        Some(sha256_hex(&data)),
+    )
+    .await;
+    accept(&mut bob, id, size).await;
+    alice.next_of("accepted").await;
+    let acked = stream_part(&mut alice, &mut bob, id, &data, 3).await;
+
+    let token = bob.token.clone();
+    bob.close().await;
+    let paused = alice.next_of("paused").await;
+    assert_eq!(
+        (paused["transfer"].as_str(), paused["offset"].as_u64()),
+        (Some(id.to_string().as_str()), Some(acked))
+    );
+
+    let mut bob = Client::returning(&node, &token).await;
+    let resume = bob.next_of("resume").await;
+    assert_eq!(resume["offset"].as_u64(), Some(acked), "{resume}");
+    assert_eq!(
+        alice.next_of("resume").await["offset"].as_u64(),
+        Some(acked)
+    );
+
+    let rest = data.clone();
+    let sending = tokio::spawn(async move {
+        stream(&mut alice, id, &rest, acked).await;
+        complete_of(&mut alice, id).await
+    });
+    let tail = receive(&mut bob, id, acked, size).await;
+    assert!(tail == data[acked as usize..], "the resumed bytes differ");
+    let done = complete_of(&mut bob, id).await;
+    assert_eq!(
+        (done["type"].as_str(), done["sha256"].as_str()),
+        (Some("complete"), Some(sha256_hex(&data).as_str())),
+        "{done}"
+    );
+    assert_eq!(sending.await.unwrap()["sha256"], sha256_hex(&data).as_str());
+}
+
+async fn resume_after_the_sender_disconnects(backend: Backend) {
+    let node = Node::start(backend).await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    let mut bob = Client::new_user(&node, "bob").await;
+    let data = random_bytes(5 * CHUNK + 5, 13);
+    let size = data.len() as u64;
+    let id = offer(
+        &mut alice,
+        json!({"to": bob.user_id}),
+        "big.bin",
+        size,
+        None,
+    )
+    .await;
+    accept(&mut bob, id, size).await;
+    alice.next_of("accepted").await;
+    let acked = stream_part(&mut alice, &mut bob, id, &data, 2).await;
+
+    let token = alice.token.clone();
+    alice.close().await;
+    assert_eq!(bob.next_of("paused").await["offset"].as_u64(), Some(acked));
+    let mut alice = Client::returning(&node, &token).await;
+    assert_eq!(
+        alice.next_of("resume").await["offset"].as_u64(),
+        Some(acked)
+    );
+    assert_eq!(bob.next_of("resume").await["offset"].as_u64(), Some(acked));
+
+    let rest = data.clone();
+    let sending = tokio::spawn(async move {
+        stream(&mut alice, id, &rest, acked).await;
+        complete_of(&mut alice, id).await
+    });
+    let tail = receive(&mut bob, id, acked, size).await;
+    assert!(tail == data[acked as usize..]);
+    assert_eq!(
+        complete_of(&mut bob, id).await["sha256"],
+        sha256_hex(&data).as_str()
+    );
+    assert_eq!(sending.await.unwrap()["type"], "complete");
+}
+
+/// The next error about transfer `id`.
+async fn transfer_error(client: &mut Client, id: Uuid) -> Value {
+    let id = id.to_string();
+    client
+        .next_matching(move |f| f["type"] == "error" && f["transfer"] == id.as_str())
+        .await
+}
+
+async fn bad_data_frames_are_refused_and_dropped(backend: Backend) {
+    let node = Node::start(backend).await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    let mut bob = Client::new_user(&node, "bob").await;
+    let mut carol = Client::new_user(&node, "carol").await;
+    let data = random_bytes(5 * 1024 * 1024, 17);
+    let size = data.len() as u64;
+    let id = offer(&mut alice, json!({"to": bob.user_id}), "x.bin", size, None).await;
+
+    alice.send_binary(data_frame(id, 0, &data[..100])).await;
+    assert_eq!(
+        transfer_error(&mut alice, id).await["code"],
+        "conflict",
+        "data before anyone accepted"
+    );
+
+    accept(&mut bob, id, size).await;
+    alice.next_of("accepted").await;
+    alice.send_binary(data_frame(id, 10, &data[10..20])).await;
+    let error = transfer_error(&mut alice, id).await;
+    assert_eq!(
+        (error["code"].as_str(), error["offset"].as_u64()),
+        (Some("conflict"), Some(10)),
+        "out of order: {error}"
+    );
+    carol.send_binary(data_frame(id, 0, &data[..10])).await;
+    assert_eq!(
+        transfer_error(&mut carol, id).await["code"],
+        "forbidden",
+        "a stranger's data"
+    );
+    bob.send_binary(data_frame(id, 0, &data[..10])).await;
+    assert_eq!(
+        transfer_error(&mut bob, id).await["code"],
+        "forbidden",
+        "the receiver's data"
+    );
+    alice
+        .send_binary(data_frame(Uuid::new_v4(), 0, b"nowhere"))
+        .await;
+    assert_eq!(alice.next_of("error").await["code"], "not_found");
+    alice.send_binary(vec![1, 2, 3]).await;
+    assert_eq!(
+        alice.next_of("error").await["code"],
+        "bad_request",
+        "a frame shorter than its header"
+    );
+
+    // Sixteen chunks fill the 4 MiB window; the seventeenth is refused.
+    for n in 0..16 {
+        alice
+            .send_binary(data_frame(
+                id,
+                (n * CHUNK) as u64,
+                &data[n * CHUNK..(n + 1) * CHUNK],
+            ))
+            .await;
+    }
+    alice
+        .send_binary(data_frame(
+            id,
+            (16 * CHUNK) as u64,
+            &data[16 * CHUNK..17 * CHUNK],
+        ))
+        .await;
+    let error = transfer_error(&mut alice, id).await;
+    assert_eq!(
+        (error["code"].as_str(), error["offset"].as_u64()),
+        (Some("conflict"), Some((16 * CHUNK) as u64)),
+        "past the window: {error}"
+    );
+
+    // Nothing refused reached bob: exactly the 16 chunks, in order.
+    let received = receive(&mut bob, id, 0, (16 * CHUNK) as u64).await;
+    assert!(received == data[..16 * CHUNK]);
+
+    let past_end = size - 10;
+    for n in 16..20 {
+        alice
+            .send_binary(data_frame(
+                id,
+                (n * CHUNK) as u64,
+                &data[n * CHUNK..(n + 1) * CHUNK],
+            ))
+            .await;
+    }
+    alice
+        .send_binary(data_frame(id, past_end, &[0u8; 100]))
+        .await;
+    let error = transfer_error(&mut alice, id).await;
+    assert_eq!(error["code"], "conflict", "{error}");
+    let mut tail = data[past_end as usize..].to_vec();
+    tail.extend_from_slice(&[0u8; 90]);
+    alice
+        .send_binary(data_frame(id, (20 * CHUNK) as u64, &tail))
+        .await;
+    let error = transfer_error(&mut alice, id).await;
+    assert_eq!(
+        error["code"], "bad_request",
+        "past the end of the file: {error}"
+    );
+}
+
+async fn a_declared_digest_that_differs_fails(backend: Backend) {
+    let node = Node::start(backend).await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    let mut bob = Client::new_user(&node, "bob").await;
+    let data = random_bytes(CHUNK + 3, 19);
+    let size = data.len() as u64;
+    let wrong = sha256_hex(b"something else");
+    let id = offer(
+        &mut alice,
+        json!({"to": bob.user_id}),
+        "x.bin",
+        size,
+        Some(wrong),
+    )
+    .await;
+    accept(&mut bob, id, size).await;
+    alice.next_of("accepted").await;
+    let copy = data.clone();
+    let sending = tokio::spawn(async move {
+        stream(&mut alice, id, &copy, 0).await;
+        complete_of(&mut alice, id).await
+    });
+    receive(&mut bob, id, 0, size).await;
+    for done in [complete_of(&mut bob, id).await, sending.await.unwrap()] {
+        assert_eq!(
+            (done["type"].as_str(), done["reason"].as_str()),
+            (Some("failed"), Some("checksum_mismatch")),
+            "{done}"
+        );
+    }
+}
+
+async fn limits_on_size_count_rate_and_presence(backend: Backend) {
+    let settings = [
+        ("PEERLINK_MAX_FILE_SIZE", "1000000"),
+        ("PEERLINK_TRANSFERS_PER_USER", "2"),
+        ("PEERLINK_OFFERS_PER_MINUTE", "4"),
+    ];
+    let node = Node::start_with(NodeData::fresh(backend), &settings).await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    let bob = Client::new_user(&node, "bob").await;
+    let to_bob = json!({"type": "offer", "to": bob.user_id, "name": "f", "size": 10});
+
+    let mut too_big = to_bob.clone();
+    too_big["size"] = json!(1_000_001);
+    assert_eq!(alice.request(too_big).await["code"], "too_large");
+
+    let first = offer(&mut alice, json!({"to": bob.user_id}), "a", 10, None).await;
+    let second = offer(&mut alice, json!({"to": bob.user_id}), "b", 10, None).await;
+    assert_eq!(
+        alice.request(to_bob.clone()).await["code"],
+        "conflict",
+        "a third transfer at once"
+    );
+    for id in [first, second] {
+        alice.send(json!({"type": "cancel", "transfer": id})).await;
+        let cancelled = alice.next_of("cancelled").await;
+        assert_eq!(cancelled["transfer"], id.to_string());
+    }
+    let third = offer(&mut alice, json!({"to": bob.user_id}), "c", 10, None).await;
+    let fourth = offer(&mut alice, json!({"to": bob.user_id}), "d", 10, None).await;
+    for id in [third, fourth] {
+        alice.send(json!({"type": "cancel", "transfer": id})).await;
+        alice.next_of("cancelled").await;
+    }
+    let limited = alice.request(to_bob).await;
+    assert_eq!(
+        limited["code"], "rate_limited",
+        "a fifth offer within a minute: {limited}"
+    );
+    assert!(limited["retry_after_ms"].as_u64().unwrap() > 0);
+
+    let carol_token = Client::new_user(&node, "carol").await;
+    let carol_id = carol_token.user_id.clone();
+    carol_token.close().await;
+    let mut dave = Client::new_user(&node, "dave").await;
+    let offline = dave
+        .request(json!({"type": "offer", "to": carol_id, "name": "f", "size": 1}))
+        .await;
+    assert_eq!(
+        offline["code"], "unavailable",
+        "an offer to someone offline: {offline}"
+    );
+}
+
+async fn unanswered_offers_expire(backend: Backend) {
+    let node = Node::start_with(
+        NodeData::fresh(backend),
+        &[("PEERLINK_OFFER_TTL_SECS", "1")],
+    )
+    .await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    let mut bob = Client::new_user(&node, "bob").await;
+    let id = offer(&mut alice, json!({"to": bob.user_id}), "late.bin", 5, None).await;
+    assert_eq!(bob.next_of("offer").await["transfer"], id.to_string());
+    for client in [&mut alice, &mut bob] {
+        let cancelled = client.next_of("cancelled").await;
+        assert_eq!(
+            (cancelled["transfer"].as_str(), cancelled["reason"].as_str()),
+            (Some(id.to_string().as_str()), Some("expired"))
+        );
+    }
+    bob.send(json!({"type": "accept", "transfer": id, "offset": 0}))
+        .await;
+    assert_eq!(
+        bob.next_of("error").await["code"],
+        "not_found",
+        "an expired offer cannot be accepted"
+    );
+}
