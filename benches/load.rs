@@ -8,6 +8,8 @@
 //!   the node takes them.
 //! - `idle`: opens `--connections` authenticated connections that stay quiet and reports
 //!   the node's resident memory per connection.
+//! - `transfer`: relays one `--size` file from one connection to another and reports MB/s,
+//!   the node's CPU, and `openssl speed -evp sha256` measured in the same run.
 //!
 //! Latency is from the moment a sender writes a `say` to the moment a member (the sender
 //! included: its copy is the acknowledgement) reads the `message`. Node CPU comes from
@@ -32,6 +34,8 @@ enum Mode {
     Rate,
     Saturate,
     Idle,
+    /// One file from one connection to another through the node.
+    Transfer,
 }
 
 #[derive(Debug, Parser)]
@@ -63,6 +67,9 @@ struct Args {
     /// Connections opened at once while connecting.
     #[arg(long, default_value_t = 64)]
     connect_parallelism: usize,
+    /// File size for `transfer` mode, in bytes.
+    #[arg(long, default_value_t = 1 << 30)]
+    size: u64,
     /// Hard stop for the whole run, in seconds.
     #[arg(long, default_value_t = 300.0)]
     deadline: f64,
@@ -259,11 +266,7 @@ async fn drive(
     let mut outstanding = 0usize;
     let mut next_id = 0u64;
     loop {
-        let can_send = match mode {
-            Mode::Rate => false,
-            Mode::Saturate => outstanding < in_flight,
-            Mode::Idle => false,
-        };
+        let can_send = mode == Mode::Saturate && outstanding < in_flight;
         if can_send {
             send_say(&mut sink, &room, &mut next_id, &shared).await;
             outstanding += 1;
@@ -430,6 +433,131 @@ async fn run_idle(args: &Args, node: &NodeProcess) -> serde_json::Value {
     })
 }
 
+/// Pseudo-random bytes (xorshift), cheap to make in bulk.
+fn file_bytes(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut data = Vec::with_capacity(len + 8);
+    while data.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        data.extend_from_slice(&x.to_le_bytes());
+    }
+    data.truncate(len);
+    data
+}
+
+/// `openssl speed -evp sha256` on 64 KiB blocks, in bytes per second, if openssl is here.
+fn openssl_sha256_rate() -> Option<f64> {
+    let output = Command::new("openssl")
+        .args(["speed", "-evp", "sha256", "-bytes", "65536", "-seconds", "3"])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text.lines().rev().find(|l| l.starts_with("sha256"))?;
+    let kbytes: f64 = line.split_whitespace().last()?.trim_end_matches('k').parse().ok()?;
+    Some(kbytes * 1000.0)
+}
+
+fn text(message: &Message) -> Option<serde_json::Value> {
+    match message {
+        Message::Text(text) => serde_json::from_str(text).ok(),
+        _ => None,
+    }
+}
+
+async fn run_transfer(args: &Args, node: &NodeProcess) -> serde_json::Value {
+    use sha2::Digest;
+    let openssl = openssl_sha256_rate();
+    let size = usize::try_from(args.size).expect("size fits in memory");
+    let data = Arc::new(file_bytes(size));
+    let expected: String = sha2::Sha256::digest(&data[..]).iter().map(|b| format!("{b:02x}")).collect();
+    let mut alice = open(node.port, "alice", None).await;
+    let (mut bob, bob_id) = {
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(format!("ws://127.0.0.1:{}/ws", node.port), None, true).await.expect("connect");
+        ws.send(Message::text(json!({"type": "hello", "name": "bob"}).to_string())).await.expect("hello");
+        let welcome = loop {
+            let message = ws.next().await.expect("welcome").expect("read");
+            if let Some(v) = text(&message).filter(|v| v["type"] == "welcome") {
+                break v;
+            }
+        };
+        (ws, welcome["user"]["id"].as_str().expect("id").to_owned())
+    };
+    let offer = json!({"type": "offer", "id": "o", "to": bob_id, "name": "big.bin", "size": args.size});
+    alice.send(Message::text(offer.to_string())).await.expect("offer");
+    let transfer = loop {
+        let message = alice.next().await.expect("offered").expect("read");
+        if let Some(v) = text(&message).filter(|v| v["type"] == "offered") {
+            break uuid::Uuid::parse_str(v["transfer"].as_str().expect("id")).expect("uuid");
+        }
+    };
+    wait_for(&mut bob, "\"type\":\"offer\"").await;
+    bob.send(Message::text(json!({"type": "accept", "transfer": transfer, "offset": 0}).to_string())).await.expect("accept");
+    wait_for(&mut alice, "\"type\":\"accepted\"").await;
+
+    let (cpu_before, started) = (node.cpu(), Instant::now());
+    let receiving = tokio::spawn(async move {
+        let mut got = 0u64;
+        let mut done = None;
+        while let Some(Ok(message)) = bob.next().await {
+            match message {
+                Message::Binary(frame) => {
+                    got += (frame.len() - 24) as u64;
+                    let ack = json!({"type": "ack", "transfer": transfer, "offset": got});
+                    bob.send(Message::text(ack.to_string())).await.expect("ack");
+                }
+                other => {
+                    if let Some(v) = text(&other).filter(|v| v["type"] == "complete" || v["type"] == "failed") {
+                        done = Some(v);
+                        break;
+                    }
+                }
+            }
+        }
+        (got, done)
+    });
+    const CHUNK: usize = 256 * 1024;
+    const WINDOW: u64 = 4 * 1024 * 1024;
+    let (mut sent, mut acked) = (0usize, 0u64);
+    let mut frame = Vec::with_capacity(24 + CHUNK);
+    while sent < size {
+        let len = CHUNK.min(size - sent);
+        while (sent + len) as u64 - acked > WINDOW {
+            let message = alice.next().await.expect("progress").expect("read");
+            if let Some(v) = text(&message).filter(|v| v["type"] == "progress") {
+                acked = v["offset"].as_u64().expect("offset");
+            }
+        }
+        frame.clear();
+        frame.extend_from_slice(transfer.as_bytes());
+        frame.extend_from_slice(&(sent as u64).to_be_bytes());
+        frame.extend_from_slice(&data[sent..sent + len]);
+        alice.send(Message::binary(frame.clone())).await.expect("data");
+        sent += len;
+    }
+    alice.send(Message::text(json!({"type": "end", "transfer": transfer}).to_string())).await.expect("end");
+    let (received, done) = receiving.await.expect("receiver");
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = (node.cpu() - cpu_before).as_secs_f64();
+    let done = done.unwrap_or_default();
+    let rate = args.size as f64 / elapsed;
+    json!({
+        "mode": "transfer",
+        "size_bytes": args.size,
+        "received_bytes": received,
+        "outcome": done["type"],
+        "sha256_matches": done["sha256"].as_str() == Some(expected.as_str()),
+        "secs": elapsed,
+        "mb_per_sec": rate / 1e6,
+        "node_cpu_secs": cpu,
+        "node_cpu_cores_busy": cpu / elapsed,
+        "openssl_sha256_mb_per_sec": openssl.map(|r| r / 1e6),
+        "ratio_to_openssl": openssl.map(|r| rate / r),
+    })
+}
+
 fn raise_open_file_limit() {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -462,6 +590,7 @@ fn main() {
         let work = async {
             match args.mode {
                 Mode::Idle => run_idle(&args, &node).await,
+                Mode::Transfer => run_transfer(&args, &node).await,
                 Mode::Rate | Mode::Saturate => run_traffic(&args, &node).await,
             }
         };
