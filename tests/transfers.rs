@@ -14,6 +14,7 @@ const WINDOW: u64 = 4 * 1024 * 1024;
 
 on_both_backends!(
     files_of_every_edge_size_arrive_intact,
+    a_100_mib_file_arrives_intact,
     a_room_offer_reaches_three_members,
     resume_after_the_receiver_disconnects,
     resume_after_the_sender_disconnects,
@@ -196,6 +197,18 @@ async fn files_of_every_edge_size_arrive_intact(backend: Backend) {
             assert_eq!(done["size"], size);
         }
     }
+}
+
+async fn a_100_mib_file_arrives_intact(backend: Backend) {
+    let node = Node::start(backend).await;
+    let alice = Client::new_user(&node, "alice").await;
+    let bob = Client::new_user(&node, "bob").await;
+    let data = random_bytes(100 * 1024 * 1024, 23);
+    let expected = sha256_hex(&data);
+    let (bytes, sent, received) = transfer(alice, bob, data.clone()).await;
+    assert!(bytes == data, "the 100 MiB differ");
+    assert_eq!(sent["sha256"], expected.as_str(), "{sent}");
+    assert_eq!(received["sha256"], expected.as_str(), "{received}");
 }
 
 async fn a_room_offer_reaches_three_members(backend: Backend) {
