@@ -450,13 +450,20 @@ fn file_bytes(len: usize) -> Vec<u8> {
 /// `openssl speed -evp sha256` on 64 KiB blocks, in bytes per second, if openssl is here.
 fn openssl_sha256_rate() -> Option<f64> {
     let output = Command::new("openssl")
-        .args(["speed", "-evp", "sha256", "-bytes", "65536", "-seconds", "3"])
+        .args([
+            "speed", "-evp", "sha256", "-bytes", "65536", "-seconds", "3",
+        ])
         .stderr(Stdio::null())
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&output.stdout);
     let line = text.lines().rev().find(|l| l.starts_with("sha256"))?;
-    let kbytes: f64 = line.split_whitespace().last()?.trim_end_matches('k').parse().ok()?;
+    let kbytes: f64 = line
+        .split_whitespace()
+        .last()?
+        .trim_end_matches('k')
+        .parse()
+        .ok()?;
     Some(kbytes * 1000.0)
 }
 
@@ -472,11 +479,24 @@ async fn run_transfer(args: &Args, node: &NodeProcess) -> serde_json::Value {
     let openssl = openssl_sha256_rate();
     let size = usize::try_from(args.size).expect("size fits in memory");
     let data = Arc::new(file_bytes(size));
-    let expected: String = sha2::Sha256::digest(&data[..]).iter().map(|b| format!("{b:02x}")).collect();
+    let expected: String = sha2::Sha256::digest(&data[..])
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let mut alice = open(node.port, "alice", None).await;
     let (mut bob, bob_id) = {
-        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(format!("ws://127.0.0.1:{}/ws", node.port), None, true).await.expect("connect");
-        ws.send(Message::text(json!({"type": "hello", "name": "bob"}).to_string())).await.expect("hello");
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(
+            format!("ws://127.0.0.1:{}/ws", node.port),
+            None,
+            true,
+        )
+        .await
+        .expect("connect");
+        ws.send(Message::text(
+            json!({"type": "hello", "name": "bob"}).to_string(),
+        ))
+        .await
+        .expect("hello");
         let welcome = loop {
             let message = ws.next().await.expect("welcome").expect("read");
             if let Some(v) = text(&message).filter(|v| v["type"] == "welcome") {
@@ -485,8 +505,12 @@ async fn run_transfer(args: &Args, node: &NodeProcess) -> serde_json::Value {
         };
         (ws, welcome["user"]["id"].as_str().expect("id").to_owned())
     };
-    let offer = json!({"type": "offer", "id": "o", "to": bob_id, "name": "big.bin", "size": args.size});
-    alice.send(Message::text(offer.to_string())).await.expect("offer");
+    let offer =
+        json!({"type": "offer", "id": "o", "to": bob_id, "name": "big.bin", "size": args.size});
+    alice
+        .send(Message::text(offer.to_string()))
+        .await
+        .expect("offer");
     let transfer = loop {
         let message = alice.next().await.expect("offered").expect("read");
         if let Some(v) = text(&message).filter(|v| v["type"] == "offered") {
@@ -494,7 +518,11 @@ async fn run_transfer(args: &Args, node: &NodeProcess) -> serde_json::Value {
         }
     };
     wait_for(&mut bob, "\"type\":\"offer\"").await;
-    bob.send(Message::text(json!({"type": "accept", "transfer": transfer, "offset": 0}).to_string())).await.expect("accept");
+    bob.send(Message::text(
+        json!({"type": "accept", "transfer": transfer, "offset": 0}).to_string(),
+    ))
+    .await
+    .expect("accept");
     wait_for(&mut alice, "\"type\":\"accepted\"").await;
 
     let (cpu_before, started) = (node.cpu(), Instant::now());
@@ -509,7 +537,9 @@ async fn run_transfer(args: &Args, node: &NodeProcess) -> serde_json::Value {
                     bob.send(Message::text(ack.to_string())).await.expect("ack");
                 }
                 other => {
-                    if let Some(v) = text(&other).filter(|v| v["type"] == "complete" || v["type"] == "failed") {
+                    if let Some(v) =
+                        text(&other).filter(|v| v["type"] == "complete" || v["type"] == "failed")
+                    {
                         done = Some(v);
                         break;
                     }
@@ -534,10 +564,18 @@ async fn run_transfer(args: &Args, node: &NodeProcess) -> serde_json::Value {
         frame.extend_from_slice(transfer.as_bytes());
         frame.extend_from_slice(&(sent as u64).to_be_bytes());
         frame.extend_from_slice(&data[sent..sent + len]);
-        alice.send(Message::binary(frame.clone())).await.expect("data");
+        alice
+            .send(Message::binary(frame.clone()))
+            .await
+            .expect("data");
         sent += len;
     }
-    alice.send(Message::text(json!({"type": "end", "transfer": transfer}).to_string())).await.expect("end");
+    alice
+        .send(Message::text(
+            json!({"type": "end", "transfer": transfer}).to_string(),
+        ))
+        .await
+        .expect("end");
     let (received, done) = receiving.await.expect("receiver");
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = (node.cpu() - cpu_before).as_secs_f64();

@@ -53,6 +53,7 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
         faults,
     })
     .map_err(NodeError::Runtime)?;
+    restore_transfers(&runtime.node).await;
     let admin_token = config.admin_token.clone().unwrap_or_else(|| {
         let generated = token::generate();
         println!("peerlink: admin token (PEERLINK_ADMIN_TOKEN unset, generated for this run): {generated}");
@@ -93,6 +94,26 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
     let _ = runtime.supervisor.send(ShutDown).await;
     drop(runtime);
     Ok(())
+}
+
+/// Starts the transfers that were in progress when the node last stopped; they wait,
+/// paused, for their sides to reconnect.
+async fn restore_transfers(node: &peerlink_actors::NodeContext) {
+    let records = match node.store.load_transfers().await {
+        Ok(records) => records,
+        Err(e) => return log::error!("could not read the stored transfers: {e}"),
+    };
+    let count = records.len();
+    for record in records {
+        let id = record.id;
+        if let Err(e) = node.registry.restore_transfer(record) {
+            log::error!("transfer {id} cannot resume: {e}");
+            node.store.forget_transfer(id);
+        }
+    }
+    if count > 0 {
+        log::info!("{count} transfers restored, paused until their sides reconnect");
+    }
 }
 
 /// Lets the node hold as many connections as the hard limit allows.

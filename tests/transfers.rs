@@ -18,6 +18,7 @@ on_both_backends!(
     a_room_offer_reaches_three_members,
     resume_after_the_receiver_disconnects,
     resume_after_the_sender_disconnects,
+    a_transfer_resumes_after_kill_9_of_the_node,
     bad_data_frames_are_refused_and_dropped,
     a_declared_digest_that_differs_fails,
     limits_on_size_count_rate_and_presence,
@@ -375,6 +376,65 @@ async fn resume_after_the_sender_disconnects(backend: Backend) {
         sha256_hex(&data).as_str()
     );
     assert_eq!(sending.await.unwrap()["type"], "complete");
+}
+
+async fn a_transfer_resumes_after_kill_9_of_the_node(backend: Backend) {
+    let node = Node::start(backend).await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    let mut bob = Client::new_user(&node, "bob").await;
+    let data = random_bytes(6 * CHUNK + 77, 29);
+    let size = data.len() as u64;
+    let id = offer(
+        &mut alice,
+        json!({"to": bob.user_id}),
+        "big.bin",
+        size,
+        Some(sha256_hex(&data)),
+    )
+    .await;
+    accept(&mut bob, id, size).await;
+    alice.next_of("accepted").await;
+    // `progress` promises that the node has stored the acknowledged offset and its digest.
+    let acked = stream_part(&mut alice, &mut bob, id, &data, 3).await;
+    let (alice_token, bob_token) = (alice.token.clone(), bob.token.clone());
+    drop((alice, bob));
+    let node = node.restart_after_kill9().await;
+
+    let mut alice = Client::returning(&node, &alice_token).await;
+    let paused = alice.next_of("paused").await;
+    assert_eq!(
+        (paused["transfer"].as_str(), paused["offset"].as_u64()),
+        (Some(id.to_string().as_str()), Some(acked)),
+        "{paused}"
+    );
+    let mut bob = Client::returning(&node, &bob_token).await;
+    assert_eq!(bob.next_of("resume").await["offset"].as_u64(), Some(acked));
+    assert_eq!(
+        alice.next_of("resume").await["offset"].as_u64(),
+        Some(acked)
+    );
+
+    let rest = data.clone();
+    let sending = tokio::spawn(async move {
+        stream(&mut alice, id, &rest, acked).await;
+        complete_of(&mut alice, id).await
+    });
+    let tail = receive(&mut bob, id, acked, size).await;
+    assert!(
+        tail == data[acked as usize..],
+        "the bytes after the restart differ"
+    );
+    let done = complete_of(&mut bob, id).await;
+    assert_eq!(
+        (done["type"].as_str(), done["sha256"].as_str()),
+        (Some("complete"), Some(sha256_hex(&data).as_str())),
+        "{done}"
+    );
+    assert_eq!(
+        sending.await.unwrap()["sha256"],
+        sha256_hex(&data).as_str(),
+        "the digest spans the restart"
+    );
 }
 
 /// The next error about transfer `id`.

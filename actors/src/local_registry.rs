@@ -198,6 +198,21 @@ impl Registry for LocalRegistry {
         Ok(())
     }
 
+    fn restore_transfer(&self, record: crate::store::TransferRecord) -> Result<(), RegistryError> {
+        let digest = crate::hash::Sha256State::from_bytes(&record.digest).map_err(|e| {
+            RegistryError::Unavailable(format!("transfer {}: stored digest state: {e}", record.id))
+        })?;
+        let node = self.node()?;
+        node.transfers.restore(record.sender.id);
+        let id = record.id;
+        let mut transfers = self.transfers();
+        let addr = TransferActor::start_in_arbiter(&self.arbiter, move |_| {
+            TransferActor::restored(node, record, digest)
+        });
+        transfers.insert(id, addr);
+        Ok(())
+    }
+
     fn send_transfer(&self, id: Uuid, command: TransferCommand) -> Result<(), RegistryError> {
         match self.transfers().get(&id) {
             Some(addr) if addr.connected() => {

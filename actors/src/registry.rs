@@ -92,6 +92,8 @@ pub trait Registry: Send + Sync + 'static {
     fn user_online(&self, user: UserId) -> bool;
     /// Starts the actor of a new transfer.
     fn create_transfer(&self, id: Uuid, start: TransferStart) -> Result<(), RegistryError>;
+    /// Starts the actor of a transfer read back from the store after a restart.
+    fn restore_transfer(&self, record: crate::store::TransferRecord) -> Result<(), RegistryError>;
     /// Sends to a transfer; `NotFound` when it does not exist (any more).
     fn send_transfer(&self, id: Uuid, command: TransferCommand) -> Result<(), RegistryError>;
     /// Called by a transfer's actor when it stops.

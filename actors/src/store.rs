@@ -59,6 +59,33 @@ pub struct RoomSnapshot {
     pub recent: Vec<StoredMessage>,
 }
 
+/// A receiver of a transfer, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReceiverRecord {
+    pub id: UserId,
+    pub name: String,
+    pub acked: u64,
+    /// Accepted and still taking part (not declined, left or cancelled).
+    pub active: bool,
+}
+
+/// An accepted transfer, as stored so that it resumes after a restart of the node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferRecord {
+    pub id: uuid::Uuid,
+    pub sender: User,
+    pub room: Option<RoomName>,
+    pub name: String,
+    pub size: u64,
+    pub mime: String,
+    pub sha256: Option<String>,
+    pub receivers: Vec<ReceiverRecord>,
+    /// Bytes every active receiver acknowledged and the node hashed.
+    pub acked: u64,
+    /// The SHA-256 state after `acked` bytes (`Sha256State::to_bytes`).
+    pub digest: Vec<u8>,
+}
+
 /// Durable storage as the actors see it.
 pub trait Store: Send + Sync + 'static {
     /// Creates a user named `name` and a token for it.
@@ -77,6 +104,14 @@ pub trait Store: Send + Sync + 'static {
     fn append_message(&self, message: StoredMessage) -> StoreFuture<()>;
     /// Stores a direct message; completes once its transaction has committed.
     fn append_direct(&self, message: DirectMessage) -> StoreFuture<()>;
+    /// Stores a transfer as it is now (insert or replace); ordered with the other writes.
+    fn save_transfer(&self, record: TransferRecord) -> StoreFuture<()>;
+    /// Records that `acked` bytes of a transfer are hashed, and the digest state there.
+    fn transfer_progress(&self, id: uuid::Uuid, acked: u64, digest: Vec<u8>) -> StoreFuture<()>;
+    /// Forgets a finished transfer. Fire and forget.
+    fn forget_transfer(&self, id: uuid::Uuid);
+    /// Every stored transfer, for a node that starts.
+    fn load_transfers(&self) -> StoreFuture<Vec<TransferRecord>>;
     /// Up to `limit` messages of `room` with `seq < before`, ascending.
     fn history(&self, room: RoomName, before: u64, limit: usize)
         -> StoreFuture<Vec<StoredMessage>>;

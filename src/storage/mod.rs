@@ -16,6 +16,7 @@ use peerlink_actors::now_ms;
 use peerlink_actors::protocol::{RoomName, User, UserId};
 use peerlink_actors::store::{
     DirectMessage, NewIdentity, RoomSnapshot, Store, StoreError, StoreFuture, StoredMessage,
+    TransferRecord,
 };
 use schema::{messages, rooms, tokens, users};
 use std::sync::{Arc, Mutex};
@@ -199,6 +200,42 @@ fn user_from_row(id: &str, name: String) -> Result<User, StoreError> {
 
 type MessageRow = (String, i64, String, String, String, i64);
 
+type TransferRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    i64,
+    String,
+    Option<String>,
+    String,
+    i64,
+    Vec<u8>,
+);
+
+fn transfer_from_row(row: TransferRow) -> Result<TransferRecord, StoreError> {
+    let (id, sender_id, sender_name, room, name, size, mime, sha256, receivers, acked, digest) =
+        row;
+    let corrupt =
+        |what: &str| StoreError::Unavailable(format!("stored transfer {id} has a bad {what}"));
+    Ok(TransferRecord {
+        id: uuid::Uuid::parse_str(&id).map_err(|_| corrupt("id"))?,
+        sender: user_from_row(&sender_id, sender_name)?,
+        room: room
+            .map(|r| RoomName::parse(&r))
+            .transpose()
+            .map_err(|_| corrupt("room"))?,
+        name,
+        size: to_seq(size),
+        mime,
+        sha256,
+        receivers: serde_json::from_str(&receivers).map_err(|_| corrupt("receiver list"))?,
+        acked: to_seq(acked),
+        digest,
+    })
+}
+
 fn message_from_row(room: &RoomName, row: MessageRow) -> Result<StoredMessage, StoreError> {
     let (_, seq, user_id, user_name, body, at_ms) = row;
     Ok(StoredMessage {
@@ -326,6 +363,45 @@ impl Store for DbStore {
 
     fn create_room(&self, room: RoomName) -> StoreFuture<()> {
         self.commit(|reply| WriteJob::Room(room, reply))
+    }
+
+    fn save_transfer(&self, record: TransferRecord) -> StoreFuture<()> {
+        self.commit(|reply| WriteJob::SaveTransfer(record, reply))
+    }
+
+    fn transfer_progress(&self, id: uuid::Uuid, acked: u64, digest: Vec<u8>) -> StoreFuture<()> {
+        self.commit(|reply| WriteJob::TransferProgress {
+            id,
+            acked,
+            digest,
+            reply,
+        })
+    }
+
+    fn forget_transfer(&self, id: uuid::Uuid) {
+        self.writer.submit(WriteJob::ForgetTransfer(id));
+    }
+
+    fn load_transfers(&self) -> StoreFuture<Vec<TransferRecord>> {
+        self.blocking("load_transfers", |conn| {
+            let rows: Vec<TransferRow> = with_conn!(conn, |c| schema::transfers::table
+                .select((
+                    schema::transfers::id,
+                    schema::transfers::sender_id,
+                    schema::transfers::sender_name,
+                    schema::transfers::room,
+                    schema::transfers::name,
+                    schema::transfers::size,
+                    schema::transfers::mime,
+                    schema::transfers::sha256,
+                    schema::transfers::receivers,
+                    schema::transfers::acked,
+                    schema::transfers::digest,
+                ))
+                .load(c))
+            .map_err(unavailable)?;
+            rows.into_iter().map(transfer_from_row).collect()
+        })
     }
 
     fn append_message(&self, message: StoredMessage) -> StoreFuture<()> {

@@ -47,4 +47,29 @@ diesel::table! {
 }
 
 diesel::joinable!(tokens -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, tokens, rooms, messages, direct_messages);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    tokens,
+    rooms,
+    messages,
+    direct_messages,
+    transfers
+);
+
+diesel::table! {
+    transfers (id) {
+        id -> Text,
+        sender_id -> Text,
+        sender_name -> Text,
+        room -> Nullable<Text>,
+        name -> Text,
+        size -> BigInt,
+        mime -> Text,
+        sha256 -> Nullable<Text>,
+        receivers -> Text,
+        acked -> BigInt,
+        digest -> Binary,
+        created_ms -> BigInt,
+        updated_ms -> BigInt,
+    }
+}

@@ -7,16 +7,17 @@
 //! bad row cannot fail its neighbours.
 
 use super::connection::{with_conn, DbConnection, Pool};
-use super::schema::{direct_messages, messages, rooms, tokens};
+use super::schema::{direct_messages, messages, rooms, tokens, transfers};
 use super::{map_write_error, StorageError};
 use diesel::prelude::*;
 use peerlink_actors::metrics::METRICS;
 use peerlink_actors::protocol::RoomName;
-use peerlink_actors::store::{DirectMessage, StoreError, StoredMessage};
+use peerlink_actors::store::{DirectMessage, StoreError, StoredMessage, TransferRecord};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 use tokio::sync::oneshot;
+use uuid::Uuid;
 
 /// Most writes one transaction takes.
 pub const MAX_BATCH: usize = 512;
@@ -28,6 +29,17 @@ pub enum WriteJob {
     Room(RoomName, Reply),
     Message(StoredMessage, Reply),
     Direct(DirectMessage, Reply),
+    /// A transfer as it is now (insert or replace).
+    SaveTransfer(TransferRecord, Reply),
+    /// How far a transfer is hashed, and its digest state there.
+    TransferProgress {
+        id: Uuid,
+        acked: u64,
+        digest: Vec<u8>,
+        reply: Reply,
+    },
+    /// A finished transfer; nobody waits for it.
+    ForgetTransfer(Uuid),
     /// Marks a token (by hash) used at a time; nobody waits for it.
     Touch {
         hash: String,
@@ -151,6 +163,22 @@ fn write(conn: &mut DbConnection, job: &WriteJob) -> Result<(), diesel::result::
                 .values(row)
                 .execute(c))?;
         }
+        WriteJob::SaveTransfer(record, _) => save_transfer(conn, record)?,
+        WriteJob::TransferProgress {
+            id, acked, digest, ..
+        } => {
+            let target = transfers::table.filter(transfers::id.eq(id.to_string()));
+            let changes = (
+                transfers::acked.eq(to_db(*acked)),
+                transfers::digest.eq(digest),
+                transfers::updated_ms.eq(peerlink_actors::now_ms()),
+            );
+            with_conn!(conn, |c| diesel::update(target).set(changes).execute(c))?;
+        }
+        WriteJob::ForgetTransfer(id) => {
+            let target = transfers::table.filter(transfers::id.eq(id.to_string()));
+            with_conn!(conn, |c| diesel::delete(target).execute(c))?;
+        }
         WriteJob::Touch { hash, at_ms } => {
             let target = tokens::table.filter(tokens::hash.eq(hash));
             with_conn!(conn, |c| diesel::update(target)
@@ -163,8 +191,17 @@ fn write(conn: &mut DbConnection, job: &WriteJob) -> Result<(), diesel::result::
 
 fn reply(job: WriteJob, result: Result<(), StoreError>) {
     match job {
-        WriteJob::Room(_, reply) | WriteJob::Message(_, reply) | WriteJob::Direct(_, reply) => {
+        WriteJob::Room(_, reply)
+        | WriteJob::Message(_, reply)
+        | WriteJob::Direct(_, reply)
+        | WriteJob::SaveTransfer(_, reply)
+        | WriteJob::TransferProgress { reply, .. } => {
             let _ = reply.send(result);
+        }
+        WriteJob::ForgetTransfer(id) => {
+            if let Err(e) = result {
+                log::warn!("could not forget transfer {id}: {e}");
+            }
         }
         WriteJob::Touch { .. } => {
             if let Err(e) = result {
@@ -172,4 +209,45 @@ fn reply(job: WriteJob, result: Result<(), StoreError>) {
             }
         }
     }
+}
+
+fn to_db(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn save_transfer(
+    conn: &mut DbConnection,
+    record: &TransferRecord,
+) -> Result<(), diesel::result::Error> {
+    let receivers = serde_json::to_string(&record.receivers)
+        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+    let now = peerlink_actors::now_ms();
+    let row = (
+        transfers::id.eq(record.id.to_string()),
+        transfers::sender_id.eq(record.sender.id.to_string()),
+        transfers::sender_name.eq(record.sender.name.as_ref()),
+        transfers::room.eq(record.room.as_ref().map(|r| r.as_str())),
+        transfers::name.eq(&record.name),
+        transfers::size.eq(to_db(record.size)),
+        transfers::mime.eq(&record.mime),
+        transfers::sha256.eq(record.sha256.as_deref()),
+        transfers::receivers.eq(&receivers),
+        transfers::acked.eq(to_db(record.acked)),
+        transfers::digest.eq(&record.digest),
+        transfers::created_ms.eq(now),
+        transfers::updated_ms.eq(now),
+    );
+    // A stored transfer only ever moves forward through `TransferProgress`; saving again
+    // updates who receives it.
+    let changes = (
+        transfers::receivers.eq(&receivers),
+        transfers::updated_ms.eq(now),
+    );
+    with_conn!(conn, |c| diesel::insert_into(transfers::table)
+        .values(row)
+        .on_conflict(transfers::id)
+        .do_update()
+        .set(changes)
+        .execute(c))?;
+    Ok(())
 }

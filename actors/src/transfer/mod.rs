@@ -21,6 +21,7 @@ use crate::protocol::{
     DataFrame, ErrorCode, OfferFrame, Outbound, ProtocolError, RequestId, ServerFrame, SessionId,
     User, UserId,
 };
+use crate::store::{ReceiverRecord, TransferRecord};
 use crate::NodeContext;
 use actix::prelude::*;
 use bytes::Bytes;
@@ -123,10 +124,62 @@ pub struct TransferActor {
     hashed: u64,
     /// Acknowledged bytes waiting for the hash actor.
     to_hash: VecDeque<Bytes>,
+    /// Offset up to which the acknowledged, hashed state is stored.
+    secured: u64,
+    /// Whether the transfer has a stored record (it was accepted).
+    saved: bool,
     start: Option<TransferStart>,
 }
 
 impl TransferActor {
+    /// A transfer read back from the store after a restart: paused until its sides return.
+    pub fn restored(node: Arc<NodeContext>, record: TransferRecord, digest: Sha256State) -> Self {
+        let limits = &node.limits;
+        let flow = Flow::new(record.size, limits.window, limits.chunk_size, record.acked);
+        let receivers = record
+            .receivers
+            .iter()
+            .map(|r| Receiver {
+                user: User {
+                    id: r.id,
+                    name: r.name.as_str().into(),
+                },
+                session: None,
+                acked: record.acked,
+                standing: if r.active {
+                    Standing::Active
+                } else {
+                    Standing::Gone
+                },
+            })
+            .collect();
+        TransferActor {
+            id: record.id,
+            offer: OfferFrame {
+                transfer: record.id,
+                from: record.sender,
+                room: record.room.clone(),
+                name: record.name,
+                size: record.size,
+                mime: record.mime,
+                sha256: record.sha256,
+            },
+            sender_session: None,
+            room_offer: record.room.is_some(),
+            receivers,
+            phase: Phase::Paused,
+            flow,
+            ended: false,
+            digest: Some(digest),
+            hashed: record.acked,
+            to_hash: VecDeque::new(),
+            secured: record.acked,
+            saved: true,
+            start: None,
+            node,
+        }
+    }
+
     pub fn new(id: Uuid, node: Arc<NodeContext>, start: TransferStart) -> Self {
         let limits = &node.limits;
         let flow = Flow::new(start.offer.size, limits.window, limits.chunk_size, 0);
@@ -156,6 +209,8 @@ impl TransferActor {
             digest: Some(Sha256State::new()),
             hashed: 0,
             to_hash: VecDeque::new(),
+            secured: 0,
+            saved: false,
             start: Some(start),
             node,
         }
@@ -256,7 +311,14 @@ impl TransferActor {
         });
     }
 
-    fn accept(&mut self, user: User, session: SessionId, offset: u64, re: Option<RequestId>) {
+    fn accept(
+        &mut self,
+        user: User,
+        session: SessionId,
+        offset: u64,
+        re: Option<RequestId>,
+        ctx: &mut Context<Self>,
+    ) {
         let resuming = self.phase == Phase::Paused;
         let started = self.flow.sent() > 0 || self.ended;
         let expected = self.flow.acked();
@@ -296,6 +358,7 @@ impl TransferActor {
                 offset,
             };
             self.to_session(self.sender_session, frame);
+            self.save(ctx);
         }
         if self.phase == Phase::Offered {
             self.phase = Phase::Streaming;
@@ -324,6 +387,7 @@ impl TransferActor {
             );
         }
         receiver.standing = Standing::Gone;
+        self.resave(ctx);
         self.to_session(
             self.sender_session,
             ServerFrame::Declined {
@@ -443,13 +507,6 @@ impl TransferActor {
             Ok(ready) => self.to_hash.extend(ready),
             Err(e) => return log::error!("transfer {}: inconsistent ack: {e}", self.id),
         }
-        self.to_session(
-            self.sender_session,
-            ServerFrame::Progress {
-                transfer: self.id,
-                offset: slowest,
-            },
-        );
         self.pump_hash(ctx);
     }
 
@@ -468,8 +525,9 @@ impl TransferActor {
             work.into_actor(self)
                 .map(move |result, transfer, ctx| match result {
                     Ok(state) => {
-                        transfer.digest = Some(state);
                         transfer.hashed += len;
+                        transfer.secure(transfer.hashed, state.to_bytes(), ctx);
+                        transfer.digest = Some(state);
                         transfer.pump_hash(ctx);
                     }
                     Err(e) => {
@@ -477,6 +535,64 @@ impl TransferActor {
                     }
                 }),
         );
+    }
+
+    /// Stores that `[0, offset)` is acknowledged and hashed, then tells the sender: a
+    /// `progress` is a promise that a restart of the node resumes no earlier.
+    fn secure(&mut self, offset: u64, digest: Vec<u8>, ctx: &mut Context<Self>) {
+        let write = self.node.store.transfer_progress(self.id, offset, digest);
+        ctx.spawn(write.into_actor(self).map(move |result, transfer, _| {
+            if let Err(e) = result {
+                log::warn!("transfer {}: progress at {offset} not stored ({e}); a restart would resume earlier", transfer.id);
+            }
+            if offset > transfer.secured {
+                transfer.secured = offset;
+                let frame = ServerFrame::Progress { transfer: transfer.id, offset };
+                transfer.to_session(transfer.sender_session, frame);
+            }
+        }));
+    }
+
+    /// Stores the receivers again after one of them dropped out, if the transfer is stored.
+    fn resave(&mut self, ctx: &mut Context<Self>) {
+        if self.saved {
+            self.save(ctx);
+        }
+    }
+
+    /// Stores the transfer as it is (on acceptance, and when its receivers change).
+    fn save(&mut self, ctx: &mut Context<Self>) {
+        let record = TransferRecord {
+            id: self.id,
+            sender: self.offer.from.clone(),
+            room: self.offer.room.clone(),
+            name: self.offer.name.clone(),
+            size: self.offer.size,
+            mime: self.offer.mime.clone(),
+            sha256: self.offer.sha256.clone(),
+            receivers: self
+                .receivers
+                .iter()
+                .map(|r| ReceiverRecord {
+                    id: r.user.id,
+                    name: r.user.name.to_string(),
+                    acked: r.acked,
+                    active: r.standing == Standing::Active,
+                })
+                .collect(),
+            acked: 0,
+            digest: Sha256State::new().to_bytes(),
+        };
+        self.saved = true;
+        let write = self.node.store.save_transfer(record);
+        ctx.spawn(write.into_actor(self).map(|result, transfer, _| {
+            if let Err(e) = result {
+                log::warn!(
+                    "transfer {} not stored ({e}); it will not survive a restart",
+                    transfer.id
+                );
+            }
+        }));
     }
 
     fn end(&mut self, session: SessionId, ctx: &mut Context<Self>) {
@@ -549,6 +665,7 @@ impl TransferActor {
             return self.finish("cancelled", "cancelled by the recipient", ctx);
         }
         receiver.standing = Standing::Gone;
+        self.resave(ctx);
         let frame = ServerFrame::Cancelled {
             transfer: self.id,
             reason: "cancelled by you",
@@ -581,6 +698,7 @@ impl TransferActor {
         if room_offer {
             // One receiver leaving does not hold up the others.
             receiver.standing = Standing::Gone;
+            self.resave(ctx);
             self.unless_anyone_left("every recipient left", ctx);
             self.advance(ctx);
         } else if self.phase == Phase::Streaming {
@@ -634,6 +752,14 @@ impl TransferActor {
             }
         }
         self.try_resume();
+        if self.phase == Phase::Paused {
+            // Back first: say where the transfer waits, and that the other side is missing.
+            let frame = ServerFrame::Paused {
+                transfer: self.id,
+                offset: self.flow.acked(),
+            };
+            self.to_session(Some(session), frame);
+        }
     }
 
     /// Resumes when the sender and every active receiver have a session again.
@@ -701,7 +827,19 @@ impl Actor for TransferActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(usize::MAX);
-        self.announce(ctx);
+        if self.start.is_some() {
+            self.announce(ctx);
+        } else {
+            // Restored after a restart: hear of the sides when they come back.
+            let users =
+                std::iter::once(self.sender().id).chain(self.receivers.iter().map(|r| r.user.id));
+            for user in users.collect::<Vec<_>>() {
+                let _ = self
+                    .node
+                    .registry
+                    .send_user(user, PeerCommand::Track(self.id));
+            }
+        }
         let ttl = self.node.limits.transfer_ttl;
         ctx.run_interval(ttl, |transfer, ctx| {
             if transfer.phase == Phase::Paused {
@@ -712,6 +850,9 @@ impl Actor for TransferActor {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         self.node.transfers.close(self.sender().id);
+        if self.saved {
+            self.node.store.forget_transfer(self.id);
+        }
         let untrack = |user: UserId| {
             let _ = self
                 .node
@@ -756,7 +897,7 @@ impl Handler<TransferCommand> for TransferActor {
                 session,
                 offset,
                 re,
-            } => self.accept(user, session, offset, re),
+            } => self.accept(user, session, offset, re, ctx),
             TransferCommand::Decline { user, session } => self.decline(user, session, ctx),
             TransferCommand::Data {
                 session,
