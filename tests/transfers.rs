@@ -320,20 +320,7 @@ async fn resume_after_the_receiver_disconnects(backend: Backend) {
         Some(acked)
     );
 
-    let rest = data.clone();
-    let sending = tokio::spawn(async move {
-        stream(&mut alice, id, &rest, acked).await;
-        complete_of(&mut alice, id).await
-    });
-    let tail = receive(&mut bob, id, acked, size).await;
-    assert!(tail == data[acked as usize..], "the resumed bytes differ");
-    let done = complete_of(&mut bob, id).await;
-    assert_eq!(
-        (done["type"].as_str(), done["sha256"].as_str()),
-        (Some("complete"), Some(sha256_hex(&data).as_str())),
-        "{done}"
-    );
-    assert_eq!(sending.await.unwrap()["sha256"], sha256_hex(&data).as_str());
+    finish_from(alice, &mut bob, id, &data, acked).await;
 }
 
 async fn resume_after_the_sender_disconnects(backend: Backend) {
@@ -364,18 +351,7 @@ async fn resume_after_the_sender_disconnects(backend: Backend) {
     );
     assert_eq!(bob.next_of("resume").await["offset"].as_u64(), Some(acked));
 
-    let rest = data.clone();
-    let sending = tokio::spawn(async move {
-        stream(&mut alice, id, &rest, acked).await;
-        complete_of(&mut alice, id).await
-    });
-    let tail = receive(&mut bob, id, acked, size).await;
-    assert!(tail == data[acked as usize..]);
-    assert_eq!(
-        complete_of(&mut bob, id).await["sha256"],
-        sha256_hex(&data).as_str()
-    );
-    assert_eq!(sending.await.unwrap()["type"], "complete");
+    finish_from(alice, &mut bob, id, &data, acked).await;
 }
 
 async fn a_transfer_resumes_after_kill_9_of_the_node(backend: Backend) {
@@ -414,27 +390,30 @@ async fn a_transfer_resumes_after_kill_9_of_the_node(backend: Backend) {
         Some(acked)
     );
 
-    let rest = data.clone();
+    finish_from(alice, &mut bob, id, &data, acked).await;
+}
+
+/// Sends the rest of `data` from `acked` after a resume; both sides must end with the
+/// whole file's digest, and the receiver with exactly the remaining bytes.
+async fn finish_from(mut sender: Client, receiver: &mut Client, id: Uuid, data: &[u8], acked: u64) {
+    let rest = data.to_vec();
     let sending = tokio::spawn(async move {
-        stream(&mut alice, id, &rest, acked).await;
-        complete_of(&mut alice, id).await
+        stream(&mut sender, id, &rest, acked).await;
+        complete_of(&mut sender, id).await
     });
-    let tail = receive(&mut bob, id, acked, size).await;
+    let tail = receive(receiver, id, acked, data.len() as u64).await;
     assert!(
         tail == data[acked as usize..],
-        "the bytes after the restart differ"
+        "the bytes after the resume differ"
     );
-    let done = complete_of(&mut bob, id).await;
-    assert_eq!(
-        (done["type"].as_str(), done["sha256"].as_str()),
-        (Some("complete"), Some(sha256_hex(&data).as_str())),
-        "{done}"
-    );
-    assert_eq!(
-        sending.await.unwrap()["sha256"],
-        sha256_hex(&data).as_str(),
-        "the digest spans the restart"
-    );
+    let expected = sha256_hex(data);
+    for done in [complete_of(receiver, id).await, sending.await.unwrap()] {
+        assert_eq!(
+            (done["type"].as_str(), done["sha256"].as_str()),
+            (Some("complete"), Some(expected.as_str())),
+            "{done}"
+        );
+    }
 }
 
 /// The next error about transfer `id`.

@@ -60,14 +60,7 @@ impl HashActor {
 }
 
 fn run(kernel: Kernel, rx: mpsc::Receiver<HashJob>) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+    while let Some(mut batch) = crate::batch::next_batch(&rx, MAX_BATCH) {
         hash_batch(kernel, &mut batch);
         for job in batch {
             let _ = job.reply.send(job.state);

@@ -28,6 +28,7 @@
 //!   same members; the new instance reloads `last_seq` and recent messages from the store.
 //! - A `message` reaches anyone only after the store has committed it.
 
+pub mod batch;
 pub mod hash;
 pub mod hash_actor;
 pub mod limits;

@@ -75,14 +75,7 @@ impl Writer {
 }
 
 fn run(pool: Pool, rx: mpsc::Receiver<WriteJob>) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+    while let Some(batch) = peerlink_actors::batch::next_batch(&rx, MAX_BATCH) {
         commit(&pool, batch);
     }
 }
