@@ -16,6 +16,7 @@ on_both_backends!(
     files_of_every_edge_size_arrive_intact,
     a_100_mib_file_arrives_intact,
     a_room_offer_reaches_three_members,
+    one_room_receiver_leaving_does_not_stop_the_others,
     resume_after_the_receiver_disconnects,
     resume_after_the_sender_disconnects,
     a_transfer_resumes_after_kill_9_of_the_node,
@@ -177,10 +178,8 @@ async fn transfer(sender: Client, receiver: Client, data: Vec<u8>) -> (Vec<u8>, 
 
 async fn files_of_every_edge_size_arrive_intact(backend: Backend) {
     let node = Node::start(backend).await;
-    for (i, size) in [0, 1, CHUNK, CHUNK + 1, 3 * CHUNK + 17]
-        .into_iter()
-        .enumerate()
-    {
+    let sizes = [0, 1, CHUNK, CHUNK + 1, 3 * CHUNK + 17];
+    for (i, size) in sizes.into_iter().enumerate() {
         let alice = Client::new_user(&node, "alice").await;
         let bob = Client::new_user(&node, "bob").await;
         let data = random_bytes(size, i as u64 + 1);
@@ -197,6 +196,18 @@ async fn files_of_every_edge_size_arrive_intact(backend: Backend) {
             );
             assert_eq!(done["size"], size);
         }
+    }
+    let (_, metrics) = node.get("/metrics").await;
+    let total: usize = sizes.iter().sum();
+    for needle in [
+        "peerlink_transfers_finished_total{outcome=\"complete\"} 5".to_owned(),
+        format!("peerlink_transfer_bytes_total {total}"),
+        format!("peerlink_hashed_bytes_total {total}"),
+    ] {
+        assert!(
+            metrics.contains(&needle),
+            "metrics lack {needle}:\n{metrics}"
+        );
     }
 }
 
@@ -259,6 +270,67 @@ async fn a_room_offer_reaches_three_members(backend: Backend) {
         let (bytes, done) = receiver.await.unwrap();
         assert!(bytes == data, "a member got different bytes");
         assert_eq!(done["sha256"], sha256_hex(&data).as_str());
+    }
+}
+
+async fn one_room_receiver_leaving_does_not_stop_the_others(backend: Backend) {
+    let node = Node::start(backend).await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    alice.join("crew", None).await;
+    let mut members = Vec::new();
+    for name in ["bob", "carol", "dave"] {
+        let mut member = Client::new_user(&node, name).await;
+        member.join("crew", None).await;
+        members.push(member);
+    }
+    let data = random_bytes(5 * CHUNK + 1, 31);
+    let size = data.len() as u64;
+    let id = offer(&mut alice, json!({"room": "crew"}), "team.bin", size, None).await;
+    for member in &mut members {
+        accept(member, id, size).await;
+    }
+    for _ in 0..3 {
+        alice.next_of("accepted").await;
+    }
+    // Dave takes one chunk, then goes away without acknowledging it.
+    let mut dave = members.pop().unwrap();
+    alice.send_binary(data_frame(id, 0, &data[..CHUNK])).await;
+    dave.next_data().await;
+    dave.close().await;
+
+    let receivers: Vec<_> = members
+        .into_iter()
+        .map(|mut member| {
+            tokio::spawn(async move {
+                let bytes = receive(&mut member, id, 0, size).await;
+                (bytes, complete_of(&mut member, id).await)
+            })
+        })
+        .collect();
+    // The first chunk is already out; send from the second on.
+    let mut offset = CHUNK;
+    let mut acked = 0u64;
+    while offset < data.len() {
+        let len = CHUNK.min(data.len() - offset);
+        while (offset + len) as u64 - acked > WINDOW {
+            acked = alice.next_of("progress").await["offset"].as_u64().unwrap();
+        }
+        alice
+            .send_binary(data_frame(id, offset as u64, &data[offset..offset + len]))
+            .await;
+        offset += len;
+    }
+    alice.send(json!({"type": "end", "transfer": id})).await;
+    let sender_done = complete_of(&mut alice, id).await;
+    assert_eq!(
+        (sender_done["type"].as_str(), sender_done["sha256"].as_str()),
+        (Some("complete"), Some(sha256_hex(&data).as_str())),
+        "{sender_done}"
+    );
+    for receiver in receivers {
+        let (bytes, done) = receiver.await.unwrap();
+        assert!(bytes == data, "a remaining member got different bytes");
+        assert_eq!(done["type"], "complete", "{done}");
     }
 }
 

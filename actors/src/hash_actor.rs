@@ -62,6 +62,12 @@ impl HashActor {
 fn run(kernel: Kernel, rx: mpsc::Receiver<HashJob>) {
     while let Some(mut batch) = crate::batch::next_batch(&rx, MAX_BATCH) {
         hash_batch(kernel, &mut batch);
+        let bytes: usize = batch
+            .iter()
+            .flat_map(|job| job.data.iter())
+            .map(Bytes::len)
+            .sum();
+        crate::metrics::METRICS.hashed_bytes.inc_by(bytes as u64);
         for job in batch {
             let _ = job.reply.send(job.state);
         }

@@ -22,7 +22,16 @@ pub struct Metrics {
     pub room_restarts: IntCounter,
     pub messages_stored: IntCounter,
     pub slow_clients_dropped: IntCounter,
+    pub transfers_active: IntGauge,
+    /// File bytes relayed to receivers (each receiver's copy counted once).
+    pub transfer_bytes: IntCounter,
+    /// File bytes hashed by the hash actor.
+    pub hashed_bytes: IntCounter,
+    transfers_finished: Vec<IntCounter>,
 }
+
+/// How a transfer ended, for `peerlink_transfers_finished_total`.
+pub const TRANSFER_OUTCOMES: [&str; 3] = ["complete", "failed", "cancelled"];
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::build);
 
@@ -68,6 +77,18 @@ impl Metrics {
         .unwrap_or_else(|_| unreachable_metric());
         let messages_stored = IntCounter::new("messages_stored_total", "Chat messages committed")
             .unwrap_or_else(|_| unreachable_metric());
+        let transfers_active = IntGauge::new("transfers_active", "Transfers in progress")
+            .unwrap_or_else(|_| unreachable_metric());
+        let transfer_bytes =
+            IntCounter::new("transfer_bytes_total", "File bytes relayed to receivers")
+                .unwrap_or_else(|_| unreachable_metric());
+        let hashed_bytes = IntCounter::new("hashed_bytes_total", "File bytes hashed")
+            .unwrap_or_else(|_| unreachable_metric());
+        let finished_vec = IntCounterVec::new(
+            Opts::new("transfers_finished_total", "Transfers ended, by outcome"),
+            &["outcome"],
+        )
+        .unwrap_or_else(|_| unreachable_metric());
         let slow_clients_dropped = IntCounter::new(
             "slow_clients_dropped_total",
             "Connections closed because their outbound queue overflowed",
@@ -84,6 +105,10 @@ impl Metrics {
             Box::new(room_restarts.clone()),
             Box::new(messages_stored.clone()),
             Box::new(slow_clients_dropped.clone()),
+            Box::new(transfers_active.clone()),
+            Box::new(transfer_bytes.clone()),
+            Box::new(hashed_bytes.clone()),
+            Box::new(finished_vec.clone()),
         ] {
             if let Err(e) = registry.register(collector) {
                 log::error!("metric registration failed: {e}");
@@ -110,6 +135,13 @@ impl Metrics {
             room_restarts,
             messages_stored,
             slow_clients_dropped,
+            transfers_active,
+            transfer_bytes,
+            hashed_bytes,
+            transfers_finished: TRANSFER_OUTCOMES
+                .iter()
+                .map(|o| finished_vec.with_label_values(&[o]))
+                .collect(),
         }
     }
 
@@ -122,6 +154,13 @@ impl Metrics {
 
     pub fn frame_in_invalid(&self) {
         self.frames_in_invalid.inc();
+    }
+
+    /// Counts a finished transfer; `outcome` is one of [`TRANSFER_OUTCOMES`].
+    pub fn transfer_finished(&self, outcome: &str) {
+        if let Some(i) = TRANSFER_OUTCOMES.iter().position(|o| *o == outcome) {
+            self.transfers_finished[i].inc();
+        }
     }
 
     pub fn frame_out(&self, kind: ServerKind) {

@@ -88,6 +88,8 @@ pub async fn admin_stats(
         "sessions": state.node.registry.session_count(),
         "rooms": state.node.registry.rooms().len(),
         "messages_stored": METRICS.messages_stored.get(),
+        "transfers_active": state.node.registry.transfer_count(),
+        "transfer_bytes": METRICS.transfer_bytes.get(),
         "room_restarts": METRICS.room_restarts.get(),
     })))
 }

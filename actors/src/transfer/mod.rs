@@ -299,14 +299,14 @@ impl TransferActor {
                     out: offer,
                 };
                 if self.node.registry.send_room(room, command).is_err() {
-                    self.finish("cancelled", "the room is unavailable", ctx);
+                    self.cancel_all("the room is unavailable", ctx);
                 }
             }
-            (None, None) => self.finish("cancelled", "the offer names no recipient", ctx),
+            (None, None) => self.cancel_all("the offer names no recipient", ctx),
         }
         ctx.run_later(self.node.limits.offer_ttl, |transfer, ctx| {
             if transfer.phase == Phase::Offered {
-                transfer.finish("cancelled", "expired", ctx);
+                transfer.cancel_all("expired", ctx);
             }
         });
     }
@@ -404,7 +404,7 @@ impl TransferActor {
         let waiting_for_room =
             self.room_offer && self.receivers.is_empty() && self.phase == Phase::Offered;
         if !anyone && !waiting_for_room {
-            self.finish("cancelled", reason, ctx);
+            self.cancel_all(reason, ctx);
         }
     }
 
@@ -461,10 +461,12 @@ impl TransferActor {
         if let Err(error) = self.flow.data(&frame) {
             return self.refuse(session, offset, error);
         }
+        let len = frame.len();
         let out = Outbound::Binary(frame.frame);
         for receiver in self.active_receivers() {
             if let Some(session) = receiver.session {
                 self.node.registry.send_session(session, out.clone());
+                METRICS.transfer_bytes.inc_by(len);
             }
         }
     }
@@ -639,19 +641,20 @@ impl TransferActor {
                 self.finish_failed("checksum_mismatch", &message, ctx);
             }
             _ => {
+                // Counted before anyone hears of it, so the figures never lag the frames.
+                self.stop("complete", ctx);
                 self.to_everyone(ServerFrame::Complete {
                     transfer: self.id,
                     size: self.offer.size,
                     sha256: &digest,
                 });
-                self.stop(ctx);
             }
         }
     }
 
     fn cancel(&mut self, user: UserId, session: SessionId, ctx: &mut Context<Self>) {
         if user == self.sender().id {
-            return self.finish("cancelled", "cancelled by the sender", ctx);
+            return self.cancel_all("cancelled by the sender", ctx);
         }
         let room_offer = self.room_offer;
         let Some(receiver) = self.receiver_by_user(user) else {
@@ -662,7 +665,7 @@ impl TransferActor {
             );
         };
         if !room_offer {
-            return self.finish("cancelled", "cancelled by the recipient", ctx);
+            return self.cancel_all("cancelled by the recipient", ctx);
         }
         receiver.standing = Standing::Gone;
         self.resave(ctx);
@@ -786,37 +789,32 @@ impl TransferActor {
         }
     }
 
-    fn finish(&mut self, frame_kind: &str, reason: &str, ctx: &mut Context<Self>) {
+    /// Ends the transfer as `cancelled`, telling everyone involved why.
+    fn cancel_all(&mut self, reason: &str, ctx: &mut Context<Self>) {
         if self.phase == Phase::Finished {
             return;
         }
-        match frame_kind {
-            "failed" => self.to_everyone(ServerFrame::Failed {
-                transfer: self.id,
-                reason,
-                message: reason,
-            }),
-            _ => self.to_everyone(ServerFrame::Cancelled {
-                transfer: self.id,
-                reason,
-            }),
-        }
-        self.stop(ctx);
+        self.stop("cancelled", ctx);
+        self.to_everyone(ServerFrame::Cancelled {
+            transfer: self.id,
+            reason,
+        });
     }
 
     fn finish_failed(&mut self, reason: &str, message: &str, ctx: &mut Context<Self>) {
         if self.phase == Phase::Finished {
             return;
         }
+        self.stop("failed", ctx);
         self.to_everyone(ServerFrame::Failed {
             transfer: self.id,
             reason,
             message,
         });
-        self.stop(ctx);
     }
 
-    fn stop(&mut self, ctx: &mut Context<Self>) {
+    fn stop(&mut self, outcome: &str, ctx: &mut Context<Self>) {
+        METRICS.transfer_finished(outcome);
         self.phase = Phase::Finished;
         ctx.stop();
     }
@@ -827,6 +825,7 @@ impl Actor for TransferActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(usize::MAX);
+        METRICS.transfers_active.inc();
         if self.start.is_some() {
             self.announce(ctx);
         } else {
@@ -843,12 +842,13 @@ impl Actor for TransferActor {
         let ttl = self.node.limits.transfer_ttl;
         ctx.run_interval(ttl, |transfer, ctx| {
             if transfer.phase == Phase::Paused {
-                transfer.finish("cancelled", "expired while paused", ctx);
+                transfer.cancel_all("expired while paused", ctx);
             }
         });
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        METRICS.transfers_active.dec();
         self.node.transfers.close(self.sender().id);
         if self.saved {
             self.node.store.forget_transfer(self.id);
@@ -889,7 +889,7 @@ impl Handler<TransferCommand> for TransferActor {
                     });
                 }
                 if self.receivers.is_empty() {
-                    self.finish("cancelled", "nobody else is in the room", ctx);
+                    self.cancel_all("nobody else is in the room", ctx);
                 }
             }
             TransferCommand::Accept {
