@@ -75,6 +75,9 @@ pub struct ServeArgs {
     /// Transfers the node runs at once.
     #[arg(long, env = "PEERLINK_TRANSFERS_PER_NODE", default_value = "1000")]
     pub transfers_per_node: String,
+    /// Seconds an incomplete upload is kept before its bytes are removed.
+    #[arg(long, env = "PEERLINK_UPLOAD_TTL_SECS", default_value = "7200")]
+    pub upload_ttl_secs: String,
     /// Offers one user may make per minute.
     #[arg(long, env = "PEERLINK_OFFERS_PER_MINUTE", default_value = "20")]
     pub offers_per_minute: String,
@@ -124,6 +127,7 @@ pub struct Config {
     pub node_id: String,
     pub workers: usize,
     pub limits: Limits,
+    pub upload_ttl: Duration,
 }
 
 impl ServeArgs {
@@ -293,6 +297,12 @@ impl ServeArgs {
             node_id,
             workers,
             limits,
+            upload_ttl: Duration::from_secs(number(
+                "PEERLINK_UPLOAD_TTL_SECS",
+                &self.upload_ttl_secs,
+                1,
+                30 * 24 * 3600,
+            )?),
         })
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::http::{self, AppState};
+use crate::storage::uploads::BlobStore;
 use crate::storage::{DbStore, StorageError, StoreConfig};
 use crate::token;
 use actix_web::{web, App, HttpServer};
@@ -54,6 +55,12 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
     })
     .map_err(NodeError::Runtime)?;
     restore_transfers(&runtime.node).await;
+    let blobs =
+        BlobStore::open(&config.data_dir.join("blobs")).map_err(|source| NodeError::DataDir {
+            path: config.data_dir.join("blobs").display().to_string(),
+            source,
+        })?;
+    expire_uploads(store.clone(), blobs.clone(), config.upload_ttl);
     let admin_token = config.admin_token.clone().unwrap_or_else(|| {
         let generated = token::generate();
         println!("peerlink: admin token (PEERLINK_ADMIN_TOKEN unset, generated for this run): {generated}");
@@ -65,6 +72,9 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
         allowed_origins: config.allowed_origins.clone(),
         admin_token_hash: token::hash(&admin_token),
         started: Instant::now(),
+        blobs: blobs.clone(),
+        upload_ttl: config.upload_ttl,
+        busy_uploads: Default::default(),
     });
     let server = HttpServer::new(move || {
         App::new()
@@ -114,6 +124,29 @@ async fn restore_transfers(node: &peerlink_actors::NodeContext) {
     if count > 0 {
         log::info!("{count} transfers restored, paused until their sides reconnect");
     }
+}
+
+/// Removes incomplete uploads whose time is up, and their bytes, now and then.
+fn expire_uploads(store: std::sync::Arc<DbStore>, blobs: BlobStore, ttl: std::time::Duration) {
+    let every = (ttl / 2).clamp(
+        std::time::Duration::from_millis(200),
+        std::time::Duration::from_secs(60),
+    );
+    actix_web::rt::spawn(async move {
+        let mut ticks = actix_web::rt::time::interval(every);
+        loop {
+            ticks.tick().await;
+            match store.expire_uploads().await {
+                Ok(expired) => {
+                    for id in expired {
+                        log::info!("upload {id} expired incomplete; its bytes are removed");
+                        blobs.remove(id);
+                    }
+                }
+                Err(e) => log::warn!("could not expire uploads: {e}"),
+            }
+        }
+    });
 }
 
 /// Lets the node hold as many connections as the hard limit allows.

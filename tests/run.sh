@@ -64,6 +64,14 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 log "cargo nextest"
 cargo nextest run --workspace --no-fail-fast ${1:+-E "test(/$1/)"}
 
+log "tus tests (tuspy)"
+TUS_VENV=tests/tus/.venv
+if [ ! -x "$TUS_VENV/bin/python" ]; then
+    python3 -m venv "$TUS_VENV"
+fi
+"$TUS_VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/tus/requirements.txt
+PEERLINK_BIN="$PWD/target/debug/peerlink" "$TUS_VENV/bin/python" -m pytest -q -p no:cacheprovider tests/tus
+
 log "browser tests (Chromium $(/usr/bin/chromium --version 2>/dev/null | awk '{print $2}'), playwright-core)"
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
 PEERLINK_BIN="$PWD/target/debug/peerlink" node --test tests/browser/

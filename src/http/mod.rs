@@ -5,15 +5,21 @@ mod api;
 mod error;
 mod health;
 mod static_files;
+mod tus;
 mod ws;
 
 pub use error::{json_for_empty_errors, ApiError};
 
+use crate::storage::uploads::BlobStore;
 use crate::storage::DbStore;
 use actix_web::web;
 use peerlink_actors::NodeContext;
+use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Duration;
 use std::time::Instant;
+use uuid::Uuid;
 
 /// Shared by every request handler.
 pub struct AppState {
@@ -24,6 +30,40 @@ pub struct AppState {
     /// SHA-256 of the admin token (compared by hash, never stored in clear).
     pub admin_token_hash: String,
     pub started: Instant,
+    /// Where upload bytes live.
+    pub blobs: BlobStore,
+    /// An incomplete upload is removed this long after it was created.
+    pub upload_ttl: Duration,
+    /// Uploads a request is writing right now: one writer at a time.
+    pub busy_uploads: Mutex<HashSet<Uuid>>,
+}
+
+/// Marks an upload busy for as long as it lives.
+pub struct UploadClaim<'a> {
+    state: &'a AppState,
+    id: Uuid,
+}
+
+impl AppState {
+    /// Claims `id` for one request; `None` when another request holds it.
+    pub fn claim_upload(&self, id: Uuid) -> Option<UploadClaim<'_>> {
+        let mut busy = self
+            .busy_uploads
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        busy.insert(id).then_some(UploadClaim { state: self, id })
+    }
+}
+
+impl Drop for UploadClaim<'_> {
+    fn drop(&mut self) {
+        let mut busy = self
+            .state
+            .busy_uploads
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        busy.remove(&self.id);
+    }
 }
 
 /// Largest JSON body the API accepts.
@@ -40,6 +80,19 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/", web::get().to(static_files::index))
         .route("/static/{file}", web::get().to(static_files::asset))
         .route("/ws", web::get().to(ws::upgrade))
+        .service(
+            web::resource("/files/")
+                .route(web::method(actix_web::http::Method::OPTIONS).to(tus::options))
+                .route(web::post().to(tus::create)),
+        )
+        .service(
+            web::resource("/files/{id}")
+                .route(web::method(actix_web::http::Method::OPTIONS).to(tus::options))
+                .route(web::head().to(tus::head))
+                .route(web::patch().to(tus::patch))
+                .route(web::delete().to(tus::terminate)),
+        )
+        .route("/api/uploads/{id}", web::get().to(tus::describe))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))

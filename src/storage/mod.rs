@@ -5,6 +5,7 @@
 
 pub mod connection;
 pub mod schema;
+pub mod uploads;
 pub mod writer;
 
 use crate::token;
@@ -105,7 +106,7 @@ impl DbStore {
     }
 
     /// Runs `work` with a pooled connection on the blocking pool, timing it as `op`.
-    fn blocking<T, F>(&self, op: &'static str, work: F) -> StoreFuture<T>
+    pub(crate) fn blocking<T, F>(&self, op: &'static str, work: F) -> StoreFuture<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,

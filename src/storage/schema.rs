@@ -53,7 +53,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     rooms,
     messages,
     direct_messages,
-    transfers
+    transfers,
+    uploads
 );
 
 diesel::table! {
@@ -71,5 +72,21 @@ diesel::table! {
         digest -> Binary,
         created_ms -> BigInt,
         updated_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    uploads (id) {
+        id -> Text,
+        owner_id -> Text,
+        name -> Text,
+        mime -> Text,
+        metadata -> Text,
+        length -> BigInt,
+        received -> BigInt,
+        digest -> Binary,
+        sha256 -> Nullable<Text>,
+        created_ms -> BigInt,
+        expires_ms -> BigInt,
     }
 }

@@ -121,6 +121,41 @@ pub fn validate_text(text: &str, max_chars: usize) -> Result<(), ProtocolError> 
     Ok(())
 }
 
+/// Longest file name in an offer or upload, in characters.
+pub const MAX_FILE_NAME: usize = 255;
+/// Longest MIME type in an offer or upload.
+pub const MAX_MIME: usize = 127;
+/// The type of a file whose sender named none.
+pub const DEFAULT_MIME: &str = "application/octet-stream";
+
+/// A file name is shown to people, never used on disk: 1–255 characters, no control
+/// characters.
+pub fn validate_file_name(raw: &str) -> Result<String, ProtocolError> {
+    let name = raw.trim();
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_FILE_NAME || name.chars().any(char::is_control) {
+        return Err(ProtocolError::bad_request(format!(
+            "invalid file name {:?}: use 1-{MAX_FILE_NAME} characters without control characters",
+            truncate_for_message(raw)
+        )));
+    }
+    Ok(name.to_owned())
+}
+
+pub fn validate_mime(raw: Option<&str>) -> Result<String, ProtocolError> {
+    let Some(mime) = raw.map(str::trim).filter(|m| !m.is_empty()) else {
+        return Ok(DEFAULT_MIME.to_owned());
+    };
+    let printable = mime.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+    if mime.len() > MAX_MIME || !printable || !mime.contains('/') {
+        return Err(ProtocolError::bad_request(format!(
+            "invalid MIME type {:?}: use type/subtype",
+            truncate_for_message(mime)
+        )));
+    }
+    Ok(mime.to_ascii_lowercase())
+}
+
 /// A client-chosen request id, echoed back as `re`.
 pub type RequestId = Arc<str>;
 

@@ -3,7 +3,7 @@
 //! user is) and leaves the rest to the `TransferActor`, which it reaches through the registry.
 
 use super::SessionActor;
-use crate::protocol::values::truncate_for_message;
+use crate::protocol::values::{truncate_for_message, validate_file_name, validate_mime};
 use crate::protocol::{
     DataFrame, ErrorCode, OfferFrame, ProtocolError, RequestId, RoomName, ServerFrame, User, UserId,
 };
@@ -12,12 +12,6 @@ use crate::transfer::{TransferCommand, TransferStart};
 use bytes::Bytes;
 use std::time::Instant;
 use uuid::Uuid;
-
-/// Longest file name in an offer, in characters.
-pub const MAX_FILE_NAME: usize = 255;
-/// Longest MIME type in an offer.
-pub const MAX_MIME: usize = 127;
-const DEFAULT_MIME: &str = "application/octet-stream";
 
 /// The fields of an `offer` frame, as sent.
 pub struct OfferRequest {
@@ -46,8 +40,8 @@ impl SessionActor {
                 ),
             ));
         }
-        let name = check_file_name(&request.name)?;
-        let mime = check_mime(request.mime.as_deref())?;
+        let name = validate_file_name(&request.name)?;
+        let mime = validate_mime(request.mime.as_deref())?;
         let sha256 = request.sha256.as_deref().map(check_sha256).transpose()?;
         let (recipient, room) = match (request.to, request.room) {
             (Some(to), None) => {
@@ -167,34 +161,6 @@ fn transfer_unavailable(id: Uuid, error: RegistryError) -> ProtocolError {
     }
 }
 
-/// A file name is shown to people, never used on disk: 1–255 characters, no control
-/// characters.
-fn check_file_name(raw: &str) -> Result<String, ProtocolError> {
-    let name = raw.trim();
-    let chars = name.chars().count();
-    if chars == 0 || chars > MAX_FILE_NAME || name.chars().any(char::is_control) {
-        return Err(ProtocolError::bad_request(format!(
-            "invalid file name {:?}: use 1-{MAX_FILE_NAME} characters without control characters",
-            truncate_for_message(raw)
-        )));
-    }
-    Ok(name.to_owned())
-}
-
-fn check_mime(raw: Option<&str>) -> Result<String, ProtocolError> {
-    let Some(mime) = raw.map(str::trim).filter(|m| !m.is_empty()) else {
-        return Ok(DEFAULT_MIME.to_owned());
-    };
-    let printable = mime.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
-    if mime.len() > MAX_MIME || !printable || !mime.contains('/') {
-        return Err(ProtocolError::bad_request(format!(
-            "invalid MIME type {:?}: use type/subtype",
-            truncate_for_message(mime)
-        )));
-    }
-    Ok(mime.to_ascii_lowercase())
-}
-
 fn check_sha256(raw: &str) -> Result<String, ProtocolError> {
     if raw.len() != 64 || !raw.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ProtocolError::bad_request(
@@ -207,26 +173,27 @@ fn check_sha256(raw: &str) -> Result<String, ProtocolError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::values::DEFAULT_MIME;
 
     #[test]
     fn file_names_are_bounded_and_printable() {
-        assert_eq!(check_file_name("  report.pdf ").unwrap(), "report.pdf");
+        assert_eq!(validate_file_name("  report.pdf ").unwrap(), "report.pdf");
         assert_eq!(
-            check_file_name("../../etc/passwd").unwrap(),
+            validate_file_name("../../etc/passwd").unwrap(),
             "../../etc/passwd",
             "shown, never used as a path"
         );
-        assert!(check_file_name("").is_err());
-        assert!(check_file_name("a\nb").is_err());
-        assert!(check_file_name(&"n".repeat(256)).is_err());
+        assert!(validate_file_name("").is_err());
+        assert!(validate_file_name("a\nb").is_err());
+        assert!(validate_file_name(&"n".repeat(256)).is_err());
     }
 
     #[test]
     fn mime_types_default_and_are_checked() {
-        assert_eq!(check_mime(None).unwrap(), DEFAULT_MIME);
-        assert_eq!(check_mime(Some("Image/PNG")).unwrap(), "image/png");
-        assert!(check_mime(Some("nonsense")).is_err());
-        assert!(check_mime(Some("text/plain\u{7}")).is_err());
+        assert_eq!(validate_mime(None).unwrap(), DEFAULT_MIME);
+        assert_eq!(validate_mime(Some("Image/PNG")).unwrap(), "image/png");
+        assert!(validate_mime(Some("nonsense")).is_err());
+        assert!(validate_mime(Some("text/plain\u{7}")).is_err());
     }
 
     #[test]

@@ -1,0 +1,552 @@
+//! Resumable uploads at `/files/`: tus 1.0.0 with the creation, creation-with-upload,
+//! expiration, checksum (sha256) and termination extensions, behind a user's Bearer token.
+//!
+//! Bytes go to the blob store under the upload's id as they arrive; the `HashActor` keeps
+//! the upload's SHA-256 as they arrive too, so a complete upload's digest is known without
+//! reading the file again. A PATCH whose `Upload-Checksum` fails is cut back: the offset
+//! and the digest stay where they were.
+
+use super::{ApiError, AppState};
+use crate::storage::uploads::Upload;
+use actix_web::http::{header, StatusCode};
+use actix_web::web::Bytes;
+use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
+use base64::Engine;
+use futures_util::StreamExt;
+use peerlink_actors::hash::{hex, Sha256State};
+use peerlink_actors::protocol::{ErrorCode, User};
+use std::fmt;
+use uuid::Uuid;
+
+const TUS_VERSION: &str = "1.0.0";
+const EXTENSIONS: &str = "creation,creation-with-upload,expiration,checksum,termination";
+const OFFSET_CONTENT_TYPE: &str = "application/offset+octet-stream";
+/// Bytes collected from a PATCH body before they are written and hashed together.
+const WRITE_BATCH: usize = 1024 * 1024;
+/// tus's status for a failed `Upload-Checksum`.
+const CHECKSUM_MISMATCH: u16 = 460;
+
+/// An error of the tus routes: the status tus names, and the usual JSON body.
+#[derive(Debug)]
+pub struct TusError {
+    status: u16,
+    code: ErrorCode,
+    message: String,
+}
+
+fn tus_error(status: u16, code: ErrorCode, message: impl Into<String>) -> TusError {
+    TusError {
+        status,
+        code,
+        message: message.into(),
+    }
+}
+
+impl fmt::Display for TusError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status, self.message)
+    }
+}
+
+impl ResponseError for TusError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header(("Tus-Resumable", TUS_VERSION));
+        if self.status == 412 {
+            response.insert_header(("Tus-Version", TUS_VERSION));
+        }
+        response.json(serde_json::json!({ "error": self.code, "message": self.message }))
+    }
+}
+
+impl From<ApiError> for TusError {
+    fn from(e: ApiError) -> Self {
+        TusError {
+            status: e.code.http_status(),
+            code: e.code,
+            message: e.message,
+        }
+    }
+}
+
+impl From<peerlink_actors::store::StoreError> for TusError {
+    #[track_caller]
+    fn from(e: peerlink_actors::store::StoreError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+fn io_error(e: impl fmt::Display) -> TusError {
+    log::error!("upload storage failed: {e}");
+    tus_error(500, ErrorCode::Internal, "the upload could not be stored")
+}
+
+fn tus_response(status: StatusCode) -> HttpResponseBuilder {
+    let mut response = HttpResponse::build(status);
+    response
+        .insert_header(("Tus-Resumable", TUS_VERSION))
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    response
+}
+
+fn header_str<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+/// Every tus request but `OPTIONS` names the protocol version it speaks.
+fn check_version(req: &HttpRequest) -> Result<(), TusError> {
+    match header_str(req, "Tus-Resumable") {
+        Some(TUS_VERSION) => Ok(()),
+        Some(other) => Err(tus_error(
+            412,
+            ErrorCode::BadRequest,
+            format!("tus version {other:?} is not supported; use {TUS_VERSION}"),
+        )),
+        None => Err(tus_error(
+            412,
+            ErrorCode::BadRequest,
+            "send Tus-Resumable: 1.0.0",
+        )),
+    }
+}
+
+/// The user behind `Authorization: Bearer <token>` (a token from `hello` or `POST /api/sessions`).
+async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<User, TusError> {
+    let token = header_str(req, header::AUTHORIZATION.as_str())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            tus_error(
+                401,
+                ErrorCode::Unauthorized,
+                "send Authorization: Bearer <token>",
+            )
+        })?;
+    Ok(state
+        .node
+        .store
+        .authenticate(token.trim().to_owned())
+        .await?)
+}
+
+fn parse_u64(req: &HttpRequest, name: &str) -> Result<Option<u64>, TusError> {
+    header_str(req, name)
+        .map(|v| {
+            v.parse::<u64>().map_err(|_| {
+                tus_error(
+                    400,
+                    ErrorCode::BadRequest,
+                    format!("{name} must be a whole number of bytes"),
+                )
+            })
+        })
+        .transpose()
+}
+
+/// `Upload-Metadata`: comma-separated `key base64(value)` pairs. Returns (name, mime).
+fn parse_metadata(raw: &str) -> Result<(String, String), TusError> {
+    let (mut name, mut mime) = (None, None);
+    for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once(' ').unwrap_or((pair, ""));
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(value.trim())
+            .ok()
+            .and_then(|v| String::from_utf8(v).ok())
+            .ok_or_else(|| {
+                tus_error(
+                    400,
+                    ErrorCode::BadRequest,
+                    format!("Upload-Metadata value of {key:?} is not base64 UTF-8"),
+                )
+            })?;
+        match key {
+            "filename" | "name" => name = Some(decoded),
+            "filetype" | "type" => mime = Some(decoded),
+            _ => {}
+        }
+    }
+    let name = name.unwrap_or_else(|| "upload".to_owned());
+    let name = peerlink_actors::protocol::values::validate_file_name(&name)
+        .map_err(|e| tus_error(400, e.code, e.message))?;
+    let mime = peerlink_actors::protocol::values::validate_mime(mime.as_deref())
+        .map_err(|e| tus_error(400, e.code, e.message))?;
+    Ok((name, mime))
+}
+
+/// `Upload-Checksum: sha256 <base64>`; other algorithms are refused.
+fn parse_checksum(req: &HttpRequest) -> Result<Option<[u8; 32]>, TusError> {
+    let Some(raw) = header_str(req, "Upload-Checksum") else {
+        return Ok(None);
+    };
+    let (algorithm, value) = raw.split_once(' ').unwrap_or((raw, ""));
+    if algorithm != "sha256" {
+        return Err(tus_error(
+            400,
+            ErrorCode::BadRequest,
+            format!("checksum algorithm {algorithm:?} is not supported; use sha256"),
+        ));
+    }
+    let digest = base64::engine::general_purpose::STANDARD
+        .decode(value.trim())
+        .ok()
+        .and_then(|d| <[u8; 32]>::try_from(d).ok())
+        .ok_or_else(|| {
+            tus_error(
+                400,
+                ErrorCode::BadRequest,
+                "Upload-Checksum must be sha256 and a base64 SHA-256 digest",
+            )
+        })?;
+    Ok(Some(digest))
+}
+
+fn http_date(ms: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string()
+}
+
+/// `OPTIONS /files/`: what this server supports.
+pub async fn options(state: web::Data<AppState>) -> HttpResponse {
+    tus_response(StatusCode::NO_CONTENT)
+        .insert_header(("Tus-Version", TUS_VERSION))
+        .insert_header(("Tus-Extension", EXTENSIONS))
+        .insert_header(("Tus-Max-Size", state.node.limits.max_file_size.to_string()))
+        .insert_header(("Tus-Checksum-Algorithm", "sha256"))
+        .finish()
+}
+
+/// `POST /files/`: a new upload, with its first bytes if the body carries some.
+pub async fn create(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, TusError> {
+    check_version(&req)?;
+    let user = authenticate(&req, &state).await?;
+    if header_str(&req, "Upload-Defer-Length").is_some() {
+        return Err(tus_error(
+            400,
+            ErrorCode::BadRequest,
+            "Upload-Defer-Length is not supported; send Upload-Length",
+        ));
+    }
+    let length = parse_u64(&req, "Upload-Length")?
+        .ok_or_else(|| tus_error(400, ErrorCode::BadRequest, "send Upload-Length"))?;
+    let max = state.node.limits.max_file_size;
+    if length > max {
+        return Err(tus_error(
+            413,
+            ErrorCode::TooLarge,
+            format!("the upload is {length} bytes; at most {max} are accepted"),
+        ));
+    }
+    let metadata = header_str(&req, "Upload-Metadata")
+        .unwrap_or_default()
+        .to_owned();
+    let (name, mime) = parse_metadata(&metadata)?;
+    let upload = Upload {
+        id: Uuid::new_v4(),
+        owner: user.id,
+        name,
+        mime,
+        metadata,
+        length,
+        received: 0,
+        digest: Sha256State::new().to_bytes(),
+        sha256: (length == 0).then(|| hex(&Sha256State::new().finalize())),
+        expires_ms: peerlink_actors::now_ms()
+            + i64::try_from(state.upload_ttl.as_millis()).unwrap_or(i64::MAX),
+    };
+    let blobs = state.blobs.clone();
+    let id = upload.id;
+    web::block(move || blobs.create(id))
+        .await
+        .map_err(io_error)?
+        .map_err(io_error)?;
+    state.store.create_upload(upload.clone()).await?;
+    let mut received = 0;
+    if header_str(&req, header::CONTENT_TYPE.as_str()) == Some(OFFSET_CONTENT_TYPE) {
+        let checksum = parse_checksum(&req)?;
+        received = append(&state, &upload, body, checksum).await?;
+    }
+    Ok(tus_response(StatusCode::CREATED)
+        .insert_header((header::LOCATION, format!("/files/{id}")))
+        .insert_header(("Upload-Offset", received.to_string()))
+        .insert_header(("Upload-Expires", http_date(upload.expires_ms)))
+        .finish())
+}
+
+/// The upload `id` if it exists, is this user's and has not expired.
+async fn owned_upload(state: &AppState, user: &User, id: &str) -> Result<Upload, TusError> {
+    let not_found = || tus_error(404, ErrorCode::NotFound, "no such upload");
+    let id = Uuid::parse_str(id).map_err(|_| not_found())?;
+    let upload = state
+        .store
+        .find_upload(id)
+        .await?
+        .filter(|u| u.owner == user.id)
+        .ok_or_else(not_found)?;
+    if upload.sha256.is_none() && upload.expires_ms < peerlink_actors::now_ms() {
+        return Err(tus_error(
+            410,
+            ErrorCode::NotFound,
+            "the upload expired before it was complete",
+        ));
+    }
+    Ok(upload)
+}
+
+/// `HEAD /files/<id>`: how far the upload is.
+pub async fn head(
+    req: HttpRequest,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, TusError> {
+    check_version(&req)?;
+    let user = authenticate(&req, &state).await?;
+    let upload = owned_upload(&state, &user, &id).await?;
+    let mut response = tus_response(StatusCode::OK);
+    response
+        .insert_header(("Upload-Offset", upload.received.to_string()))
+        .insert_header(("Upload-Length", upload.length.to_string()));
+    if !upload.metadata.is_empty() {
+        response.insert_header(("Upload-Metadata", upload.metadata.clone()));
+    }
+    if upload.sha256.is_none() {
+        response.insert_header(("Upload-Expires", http_date(upload.expires_ms)));
+    }
+    Ok(response.finish())
+}
+
+/// `PATCH /files/<id>`: more bytes, at the offset the upload has reached.
+pub async fn patch(
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, TusError> {
+    check_version(&req)?;
+    let user = authenticate(&req, &state).await?;
+    if header_str(&req, header::CONTENT_TYPE.as_str()) != Some(OFFSET_CONTENT_TYPE) {
+        return Err(tus_error(
+            415,
+            ErrorCode::BadRequest,
+            format!("send the bytes as Content-Type: {OFFSET_CONTENT_TYPE}"),
+        ));
+    }
+    let offset = parse_u64(&req, "Upload-Offset")?
+        .ok_or_else(|| tus_error(400, ErrorCode::BadRequest, "send Upload-Offset"))?;
+    let checksum = parse_checksum(&req)?;
+    let upload = owned_upload(&state, &user, &id).await?;
+    if offset != upload.received {
+        return Err(tus_error(
+            409,
+            ErrorCode::Conflict,
+            format!(
+                "Upload-Offset is {offset}, but the upload is at {}",
+                upload.received
+            ),
+        ));
+    }
+    let received = append(&state, &upload, body, checksum).await?;
+    let mut response = tus_response(StatusCode::NO_CONTENT);
+    response.insert_header(("Upload-Offset", received.to_string()));
+    if received < upload.length {
+        response.insert_header(("Upload-Expires", http_date(upload.expires_ms)));
+    }
+    Ok(response.finish())
+}
+
+/// `DELETE /files/<id>`: the upload and its bytes go.
+pub async fn terminate(
+    req: HttpRequest,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, TusError> {
+    check_version(&req)?;
+    let user = authenticate(&req, &state).await?;
+    let upload = owned_upload(&state, &user, &id).await?;
+    let _busy = state.claim_upload(upload.id).ok_or_else(busy)?;
+    state.store.delete_upload(upload.id).await?;
+    let blobs = state.blobs.clone();
+    let _ = web::block(move || blobs.remove(upload.id)).await;
+    Ok(tus_response(StatusCode::NO_CONTENT).finish())
+}
+
+/// `GET /api/uploads/<id>`: the upload as JSON, with its SHA-256 once complete.
+pub async fn describe(
+    req: HttpRequest,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, TusError> {
+    let user = authenticate(&req, &state).await?;
+    let upload = owned_upload(&state, &user, &id).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "id": upload.id,
+        "name": upload.name,
+        "mime": upload.mime,
+        "size": upload.length,
+        "received": upload.received,
+        "complete": upload.sha256.is_some(),
+        "sha256": upload.sha256,
+        "expires_at": upload.sha256.is_none().then(|| peerlink_actors::protocol::format_time(upload.expires_ms)),
+    })))
+}
+
+fn busy() -> TusError {
+    tus_error(
+        409,
+        ErrorCode::Conflict,
+        "another request is writing this upload; try again when it ends",
+    )
+}
+
+/// Appends a request body at the upload's offset, hashing as it goes. Returns the new
+/// offset. With a checksum, the bytes count only if the body's digest matches.
+async fn append(
+    state: &AppState,
+    upload: &Upload,
+    mut body: web::Payload,
+    checksum: Option<[u8; 32]>,
+) -> Result<u64, TusError> {
+    let _busy = state.claim_upload(upload.id).ok_or_else(busy)?;
+    let start = upload.received;
+    let mut digest = Sha256State::from_bytes(&upload.digest).map_err(io_error)?;
+    let mut body_digest = checksum.map(|_| Sha256State::new());
+    let mut received = start;
+    let mut pending: Vec<Bytes> = Vec::new();
+    let mut pending_len = 0usize;
+    let mut interrupted = false;
+    loop {
+        let next = body.next().await;
+        let done = match next {
+            Some(Ok(chunk)) => {
+                if received + (pending_len + chunk.len()) as u64 > upload.length {
+                    truncate(state, upload.id, start).await;
+                    return Err(tus_error(
+                        400,
+                        ErrorCode::BadRequest,
+                        format!("the body goes past Upload-Length ({} bytes)", upload.length),
+                    ));
+                }
+                pending_len += chunk.len();
+                pending.push(chunk);
+                false
+            }
+            Some(Err(e)) => {
+                log::info!("upload {}: the body ended early: {e}", upload.id);
+                interrupted = true;
+                true
+            }
+            None => true,
+        };
+        if pending_len >= WRITE_BATCH || (done && pending_len > 0) {
+            let chunks = std::mem::take(&mut pending);
+            let at = received;
+            received += pending_len as u64;
+            pending_len = 0;
+            (digest, body_digest) =
+                write_and_hash(state, upload.id, at, chunks, digest, body_digest).await?;
+        }
+        if done {
+            break;
+        }
+    }
+    if let (Some(expected), Some(got)) = (checksum, &body_digest) {
+        if interrupted || got.finalize() != expected {
+            truncate(state, upload.id, start).await;
+            let message = if interrupted {
+                "the body ended before its checksum could be checked"
+            } else {
+                "Upload-Checksum does not match the body"
+            };
+            return Err(tus_error(CHECKSUM_MISMATCH, ErrorCode::BadRequest, message));
+        }
+    }
+    let blobs = state.blobs.clone();
+    let id = upload.id;
+    web::block(move || blobs.sync(id))
+        .await
+        .map_err(io_error)?
+        .map_err(io_error)?;
+    let sha256 = (received == upload.length).then(|| hex(&digest.finalize()));
+    state
+        .store
+        .update_upload(upload.id, received, digest.to_bytes(), sha256)
+        .await?;
+    Ok(received)
+}
+
+async fn write_and_hash(
+    state: &AppState,
+    id: Uuid,
+    at: u64,
+    chunks: Vec<Bytes>,
+    digest: Sha256State,
+    body_digest: Option<Sha256State>,
+) -> Result<(Sha256State, Option<Sha256State>), TusError> {
+    let blobs = state.blobs.clone();
+    let to_write = chunks.clone();
+    let write = web::block(move || {
+        let mut offset = at;
+        for chunk in &to_write {
+            blobs.write_at(id, offset, chunk)?;
+            offset += chunk.len() as u64;
+        }
+        Ok::<_, std::io::Error>(())
+    });
+    let hasher = &state.node.hasher;
+    let hash_upload = hasher.hash(digest, chunks.clone());
+    let hash_body = async {
+        match body_digest {
+            Some(state) => hasher.hash(state, chunks).await.map(Some),
+            None => Ok(None),
+        }
+    };
+    // The two digests of one batch go to the hash actor together, so they share a pass.
+    let (written, upload_digest, body_digest) = futures_util::join!(write, hash_upload, hash_body);
+    written.map_err(io_error)?.map_err(io_error)?;
+    Ok((
+        upload_digest.map_err(io_error)?,
+        body_digest.map_err(io_error)?,
+    ))
+}
+
+async fn truncate(state: &AppState, id: Uuid, len: u64) {
+    let blobs = state.blobs.clone();
+    if let Ok(Err(e)) | Err(e) = web::block(move || blobs.truncate(id, len))
+        .await
+        .map_err(std::io::Error::other)
+    {
+        log::error!("upload {id}: could not cut the bytes back to {len}: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_gives_a_checked_name_and_type() {
+        let raw = "filename cmVwb3J0LnBkZg==,filetype YXBwbGljYXRpb24vcGRm,other";
+        assert_eq!(
+            parse_metadata(raw).unwrap(),
+            ("report.pdf".to_owned(), "application/pdf".to_owned())
+        );
+        assert_eq!(parse_metadata("").unwrap().0, "upload");
+        assert_eq!(parse_metadata("filename !!!").unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn dates_are_http_dates() {
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+    }
+}
