@@ -13,6 +13,8 @@ use std::fmt;
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
+    /// A status other than the code's usual one (410 for a link that is gone).
+    pub status: Option<u16>,
 }
 
 impl ApiError {
@@ -20,7 +22,13 @@ impl ApiError {
         ApiError {
             code,
             message: message.into(),
+            status: None,
         }
+    }
+
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
     }
 }
 
@@ -32,7 +40,8 @@ impl fmt::Display for ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        StatusCode::from_u16(self.status.unwrap_or(self.code.http_status()))
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     fn error_response(&self) -> HttpResponse {

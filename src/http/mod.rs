@@ -2,8 +2,10 @@
 //! in the file of its area.
 
 mod api;
+mod auth;
 mod error;
 mod health;
+mod shares;
 mod static_files;
 mod tus;
 mod ws;
@@ -93,6 +95,9 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .route(web::delete().to(tus::terminate)),
         )
         .route("/api/uploads/{id}", web::get().to(tus::describe))
+        .route("/api/shares", web::post().to(shares::create))
+        .route("/api/shares/{token}", web::delete().to(shares::revoke))
+        .route("/s/{token}", web::get().to(shares::download))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))

@@ -66,7 +66,7 @@ impl ResponseError for TusError {
 impl From<ApiError> for TusError {
     fn from(e: ApiError) -> Self {
         TusError {
-            status: e.code.http_status(),
+            status: e.status.unwrap_or(e.code.http_status()),
             code: e.code,
             message: e.message,
         }
@@ -117,22 +117,8 @@ fn check_version(req: &HttpRequest) -> Result<(), TusError> {
     }
 }
 
-/// The user behind `Authorization: Bearer <token>` (a token from `hello` or `POST /api/sessions`).
 async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<User, TusError> {
-    let token = header_str(req, header::AUTHORIZATION.as_str())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            tus_error(
-                401,
-                ErrorCode::Unauthorized,
-                "send Authorization: Bearer <token>",
-            )
-        })?;
-    Ok(state
-        .node
-        .store
-        .authenticate(token.trim().to_owned())
-        .await?)
+    Ok(super::auth::bearer_user(req, state).await?)
 }
 
 fn parse_u64(req: &HttpRequest, name: &str) -> Result<Option<u64>, TusError> {

@@ -5,6 +5,7 @@
 
 pub mod connection;
 pub mod schema;
+pub mod shares;
 pub mod uploads;
 pub mod writer;
 

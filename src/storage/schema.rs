@@ -54,7 +54,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     messages,
     direct_messages,
     transfers,
-    uploads
+    uploads,
+    shares
 );
 
 diesel::table! {
@@ -88,5 +89,18 @@ diesel::table! {
         sha256 -> Nullable<Text>,
         created_ms -> BigInt,
         expires_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    shares (hash) {
+        hash -> Text,
+        upload_id -> Text,
+        owner_id -> Text,
+        created_ms -> BigInt,
+        expires_ms -> BigInt,
+        max_downloads -> Nullable<BigInt>,
+        downloads -> BigInt,
+        revoked_ms -> Nullable<BigInt>,
     }
 }

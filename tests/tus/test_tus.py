@@ -140,3 +140,70 @@ def test_incomplete_uploads_expire_and_their_bytes_go(start_node):
         assert time.monotonic() < deadline, "the expired upload's bytes are still there"
         time.sleep(0.1)
     assert requests.head(url, headers={**TUS, **auth(token)}, timeout=10).status_code in (404, 410)
+
+
+def upload_with_tuspy(node, token, data, name):
+    tus = client.TusClient(node.url + "/files/", headers=auth(token))
+    uploader = Sha256Uploader(file_stream=io.BytesIO(data), client=tus, chunk_size=MIB, metadata={"filename": name}, upload_checksum=True)
+    uploader.upload()
+    return uploader.url.rstrip("/").rsplit("/", 1)[1]
+
+
+def share(node, token, upload_id, **options):
+    reply = requests.post(node.url + "/api/shares", headers=auth(token), json={"upload": upload_id, **options}, timeout=10)
+    assert reply.status_code == 201, reply.text
+    return reply.json()
+
+
+def test_a_share_link_returns_the_same_bytes_also_by_range(start_node):
+    node = start_node()
+    token = node.new_user()
+    data = os.urandom(3 * MIB + 7)
+    name = "Résumé «final».pdf"
+    upload_id = upload_with_tuspy(node, token, data, name)
+    link = share(node, token, upload_id, ttl_secs=3600, max_downloads=3)
+    assert len(link["token"]) >= 22 and link["url"] == "/s/" + link["token"]
+
+    whole = requests.get(node.url + link["url"], timeout=30)
+    assert whole.status_code == 200
+    assert whole.content == data, "the link returns the uploaded bytes"
+    assert whole.headers["ETag"] == '"' + hashlib.sha256(data).hexdigest() + '"'
+    disposition = whole.headers["Content-Disposition"]
+    assert disposition.startswith("attachment") and "filename*=UTF-8''R%C3%A9sum%C3%A9" in disposition, disposition
+
+    part = requests.get(node.url + link["url"], headers={"Range": "bytes=1000-1999"}, timeout=10)
+    assert part.status_code == 206
+    assert part.content == data[1000:2000]
+    assert part.headers["Content-Range"] == f"bytes 1000-1999/{len(data)}"
+    tail = requests.get(node.url + link["url"], headers={"Range": f"bytes={len(data) - 10}-"}, timeout=10)
+    assert tail.status_code == 206 and tail.content == data[-10:]
+
+
+def test_links_end_when_used_up_revoked_or_expired(start_node):
+    node = start_node()
+    token = node.new_user()
+    upload_id = upload_with_tuspy(node, token, b"small file", "a.txt")
+
+    twice = share(node, token, upload_id, max_downloads=2)
+    for _ in range(2):
+        assert requests.get(node.url + twice["url"], timeout=10).status_code == 200
+    assert requests.get(node.url + twice["url"], timeout=10).status_code == 410, "used up"
+
+    revoked = share(node, token, upload_id)
+    stranger = node.new_user("stranger")
+    assert requests.delete(node.url + "/api/shares/" + revoked["token"], headers=auth(stranger), timeout=10).status_code == 404
+    assert requests.delete(node.url + "/api/shares/" + revoked["token"], headers=auth(token), timeout=10).status_code == 204
+    assert requests.get(node.url + revoked["url"], timeout=10).status_code == 410, "revoked"
+
+    brief = share(node, token, upload_id, ttl_secs=1)
+    deadline = time.monotonic() + 15
+    while requests.get(node.url + brief["url"], timeout=10).status_code == 200:
+        assert time.monotonic() < deadline, "the link never expired"
+        time.sleep(0.2)
+    assert requests.get(node.url + brief["url"], timeout=10).status_code == 410, "expired"
+
+    assert requests.get(node.url + "/s/not-a-real-token", timeout=10).status_code == 404
+    incomplete = create(node, token, 100)
+    reply = requests.post(node.url + "/api/shares", headers=auth(token), json={"upload": incomplete.rsplit("/", 1)[1]}, timeout=10)
+    assert reply.status_code == 409, "an incomplete upload cannot be shared"
+    assert requests.post(node.url + "/api/shares", headers=auth(stranger), json={"upload": upload_id}, timeout=10).status_code == 404

@@ -484,17 +484,26 @@ impl RoomActor {
         );
     }
 
+    /// The transfer learns who may accept before anyone can: the recipients go to it first,
+    /// and only then the offer to them.
     fn offer(&self, transfer: uuid::Uuid, from: UserId, out: Outbound) {
+        let others: Vec<&Member> = self
+            .members
+            .values()
+            .filter(|m| m.user.id != from)
+            .collect();
         let mut recipients: Vec<User> = Vec::new();
-        for member in self.members.values().filter(|m| m.user.id != from) {
-            member.sink.deliver(out.clone());
+        for member in &others {
             if !recipients.iter().any(|u| u.id == member.user.id) {
                 recipients.push(member.user.clone());
             }
         }
         let command = crate::transfer::TransferCommand::Recipients(recipients);
         if let Err(e) = self.node.registry.send_transfer(transfer, command) {
-            log::debug!("room {}: offer {transfer} is gone: {e}", self.name);
+            return log::debug!("room {}: offer {transfer} is gone: {e}", self.name);
+        }
+        for member in others {
+            member.sink.deliver(out.clone());
         }
     }
 

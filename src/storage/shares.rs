@@ -1,0 +1,138 @@
+//! Share links: a token (stored as its hash) that lets anyone download one complete upload
+//! until it expires, is revoked, or has been downloaded `max_downloads` times.
+
+use super::connection::with_conn;
+use super::schema::shares;
+use super::DbStore;
+use diesel::prelude::*;
+use peerlink_actors::now_ms;
+use peerlink_actors::protocol::UserId;
+use peerlink_actors::store::{StoreError, StoreFuture};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Share {
+    pub upload: Uuid,
+    pub owner: UserId,
+    pub expires_ms: i64,
+    pub max_downloads: Option<u64>,
+    pub downloads: u64,
+    pub revoked: bool,
+}
+
+impl Share {
+    /// Why the link no longer works, if it does not.
+    pub fn gone_because(&self, now_ms: i64) -> Option<&'static str> {
+        if self.revoked {
+            Some("the link was revoked")
+        } else if self.expires_ms <= now_ms {
+            Some("the link has expired")
+        } else if self.max_downloads.is_some_and(|max| self.downloads >= max) {
+            Some("the link has been used up")
+        } else {
+            None
+        }
+    }
+}
+
+fn unavailable(e: diesel::result::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+type ShareRow = (String, String, i64, Option<i64>, i64, Option<i64>);
+
+impl DbStore {
+    pub fn create_share(
+        &self,
+        hash: String,
+        upload: Uuid,
+        owner: UserId,
+        expires_ms: i64,
+        max_downloads: Option<u64>,
+    ) -> StoreFuture<()> {
+        self.blocking("create_share", move |conn| {
+            let row = (
+                shares::hash.eq(hash),
+                shares::upload_id.eq(upload.to_string()),
+                shares::owner_id.eq(owner.to_string()),
+                shares::created_ms.eq(now_ms()),
+                shares::expires_ms.eq(expires_ms),
+                shares::max_downloads
+                    .eq(max_downloads.map(|m| i64::try_from(m).unwrap_or(i64::MAX))),
+                shares::downloads.eq(0i64),
+                shares::revoked_ms.eq(None::<i64>),
+            );
+            with_conn!(conn, |c| diesel::insert_into(shares::table)
+                .values(row)
+                .execute(c))
+            .map_err(unavailable)?;
+            Ok(())
+        })
+    }
+
+    pub fn find_share(&self, hash: String) -> StoreFuture<Option<Share>> {
+        self.blocking("find_share", move |conn| {
+            let row: Option<ShareRow> = with_conn!(conn, |c| shares::table
+                .filter(shares::hash.eq(&hash))
+                .select((
+                    shares::upload_id,
+                    shares::owner_id,
+                    shares::expires_ms,
+                    shares::max_downloads,
+                    shares::downloads,
+                    shares::revoked_ms,
+                ))
+                .first(c)
+                .optional())
+            .map_err(unavailable)?;
+            let Some((upload, owner, expires_ms, max_downloads, downloads, revoked_ms)) = row
+            else {
+                return Ok(None);
+            };
+            let corrupt = || StoreError::Unavailable("a stored share link is malformed".into());
+            Ok(Some(Share {
+                upload: Uuid::parse_str(&upload).map_err(|_| corrupt())?,
+                owner: UserId::parse(&owner).map_err(|_| corrupt())?,
+                expires_ms,
+                max_downloads: max_downloads.map(|m| u64::try_from(m).unwrap_or(0)),
+                downloads: u64::try_from(downloads).unwrap_or(0),
+                revoked: revoked_ms.is_some(),
+            }))
+        })
+    }
+
+    /// Counts one download if the link still allows one; `false` when it does not. The
+    /// check and the count are one statement, so two downloads cannot both take the last.
+    pub fn count_download(&self, hash: String) -> StoreFuture<bool> {
+        self.blocking("count_download", move |conn| {
+            let open = shares::table
+                .filter(shares::hash.eq(&hash))
+                .filter(shares::revoked_ms.is_null())
+                .filter(shares::expires_ms.gt(now_ms()))
+                .filter(
+                    shares::max_downloads
+                        .is_null()
+                        .or(shares::downloads.lt(shares::max_downloads.assume_not_null())),
+                );
+            let counted = with_conn!(conn, |c| diesel::update(open)
+                .set(shares::downloads.eq(shares::downloads + 1))
+                .execute(c))
+            .map_err(unavailable)?;
+            Ok(counted == 1)
+        })
+    }
+
+    /// Revokes the link if `owner` made it; `false` when there is no such link of theirs.
+    pub fn revoke_share(&self, hash: String, owner: UserId) -> StoreFuture<bool> {
+        self.blocking("revoke_share", move |conn| {
+            let mine = shares::table
+                .filter(shares::hash.eq(&hash))
+                .filter(shares::owner_id.eq(owner.to_string()));
+            let revoked = with_conn!(conn, |c| diesel::update(mine)
+                .set(shares::revoked_ms.eq(Some(now_ms())))
+                .execute(c))
+            .map_err(unavailable)?;
+            Ok(revoked == 1)
+        })
+    }
+}
