@@ -4,7 +4,7 @@
 //! future that completes without blocking the caller's event loop; writes of chat messages
 //! are group-committed, and their future completes only once the transaction is durable.
 
-use crate::protocol::{RoomName, User, UserId};
+use crate::protocol::{FileAttachment, RoomName, User, UserId};
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
 
@@ -19,6 +19,12 @@ pub enum StoreError {
     /// A message names a user that does not exist.
     #[error("there is no such user")]
     UnknownUser,
+    /// The request names something that does not exist (or is not the caller's).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with the state of what it names.
+    #[error("{0}")]
+    Conflict(String),
     /// The database could not be reached or failed; the caller may retry later.
     #[error("storage is unavailable: {0}")]
     Unavailable(String),
@@ -39,6 +45,7 @@ pub struct StoredMessage {
     pub from: User,
     pub text: Arc<str>,
     pub at_ms: i64,
+    pub file: Option<FileAttachment>,
 }
 
 /// A direct message as stored.
@@ -49,6 +56,7 @@ pub struct DirectMessage {
     pub to: UserId,
     pub text: Arc<str>,
     pub at_ms: i64,
+    pub file: Option<FileAttachment>,
 }
 
 /// What a room needs to come alive: its last `seq` and its most recent messages.
@@ -112,6 +120,8 @@ pub trait Store: Send + Sync + 'static {
     fn forget_transfer(&self, id: uuid::Uuid);
     /// Every stored transfer, for a node that starts.
     fn load_transfers(&self) -> StoreFuture<Vec<TransferRecord>>;
+    /// Makes a complete upload of `owner` postable: a share link and what to show of it.
+    fn attach_upload(&self, owner: UserId, upload: uuid::Uuid) -> StoreFuture<FileAttachment>;
     /// Up to `limit` messages of `room` with `seq < before`, ascending.
     fn history(&self, room: RoomName, before: u64, limit: usize)
         -> StoreFuture<Vec<StoredMessage>>;

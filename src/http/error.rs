@@ -68,6 +68,8 @@ impl From<StoreError> for ApiError {
                 "the token is unknown or has expired",
             ),
             StoreError::UnknownUser => ApiError::new(ErrorCode::NotFound, "there is no such user"),
+            StoreError::NotFound(message) => ApiError::new(ErrorCode::NotFound, message),
+            StoreError::Conflict(message) => ApiError::new(ErrorCode::Conflict, message),
             StoreError::Unavailable(_) => ApiError::new(
                 ErrorCode::Unavailable,
                 "the database is unavailable; try again shortly",

@@ -15,7 +15,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use peerlink_actors::metrics::METRICS;
 use peerlink_actors::now_ms;
-use peerlink_actors::protocol::{RoomName, User, UserId};
+use peerlink_actors::protocol::{FileAttachment, RoomName, User, UserId};
 use peerlink_actors::store::{
     DirectMessage, NewIdentity, RoomSnapshot, Store, StoreError, StoreFuture, StoredMessage,
     TransferRecord,
@@ -200,7 +200,7 @@ fn user_from_row(id: &str, name: String) -> Result<User, StoreError> {
     })
 }
 
-type MessageRow = (String, i64, String, String, String, i64);
+type MessageRow = (String, i64, String, String, String, i64, Option<String>);
 
 type TransferRow = (
     String,
@@ -239,13 +239,22 @@ fn transfer_from_row(row: TransferRow) -> Result<TransferRecord, StoreError> {
 }
 
 fn message_from_row(room: &RoomName, row: MessageRow) -> Result<StoredMessage, StoreError> {
-    let (_, seq, user_id, user_name, body, at_ms) = row;
+    let (_, seq, user_id, user_name, body, at_ms, attachment) = row;
+    let file = attachment
+        .map(|json| serde_json::from_str(&json))
+        .transpose()
+        .map_err(|_| {
+            StoreError::Unavailable(format!(
+                "message {seq} of {room} has a malformed attachment"
+            ))
+        })?;
     Ok(StoredMessage {
         room: room.clone(),
         seq: to_seq(seq),
         from: user_from_row(&user_id, user_name)?,
         text: body.into(),
         at_ms,
+        file,
     })
 }
 
@@ -404,6 +413,10 @@ impl Store for DbStore {
             .map_err(unavailable)?;
             rows.into_iter().map(transfer_from_row).collect()
         })
+    }
+
+    fn attach_upload(&self, owner: UserId, upload: uuid::Uuid) -> StoreFuture<FileAttachment> {
+        self.share_upload(owner, upload)
     }
 
     fn append_message(&self, message: StoredMessage) -> StoreFuture<()> {

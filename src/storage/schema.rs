@@ -32,6 +32,7 @@ diesel::table! {
         user_name -> Text,
         body -> Text,
         at_ms -> BigInt,
+        attachment -> Nullable<Text>,
     }
 }
 
@@ -43,6 +44,7 @@ diesel::table! {
         to_id -> Text,
         body -> Text,
         at_ms -> BigInt,
+        attachment -> Nullable<Text>,
     }
 }
 

@@ -2,13 +2,18 @@
 //! until it expires, is revoked, or has been downloaded `max_downloads` times.
 
 use super::connection::with_conn;
-use super::schema::shares;
+use super::schema::{shares, uploads};
 use super::DbStore;
+use crate::token;
 use diesel::prelude::*;
 use peerlink_actors::now_ms;
+use peerlink_actors::protocol::FileAttachment;
 use peerlink_actors::protocol::UserId;
 use peerlink_actors::store::{StoreError, StoreFuture};
 use uuid::Uuid;
+
+/// How long the link of a file posted in a conversation works: 30 days.
+pub const ATTACHMENT_LINK_TTL_MS: i64 = 30 * 24 * 3600 * 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Share {
@@ -98,6 +103,55 @@ impl DbStore {
                 downloads: u64::try_from(downloads).unwrap_or(0),
                 revoked: revoked_ms.is_some(),
             }))
+        })
+    }
+
+    /// A share link for a complete upload of `owner`, to post it in a conversation: the
+    /// check and the new link in one transaction.
+    pub fn share_upload(&self, owner: UserId, upload: Uuid) -> StoreFuture<FileAttachment> {
+        self.blocking("share_upload", move |conn| {
+            conn.transaction(|conn| {
+                let found: Option<(String, i64, Option<String>)> =
+                    with_conn!(conn, |c| uploads::table
+                        .filter(uploads::id.eq(upload.to_string()))
+                        .filter(uploads::owner_id.eq(owner.to_string()))
+                        .select((uploads::name, uploads::length, uploads::sha256))
+                        .first(c)
+                        .optional())?;
+                let Some((name, length, sha256)) = found else {
+                    return Ok(Err(StoreError::NotFound(format!(
+                        "there is no upload {upload} of yours"
+                    ))));
+                };
+                let Some(sha256) = sha256 else {
+                    return Ok(Err(StoreError::Conflict(
+                        "the upload is not complete yet".into(),
+                    )));
+                };
+                let secret = token::generate();
+                let row = (
+                    shares::hash.eq(token::hash(&secret)),
+                    shares::upload_id.eq(upload.to_string()),
+                    shares::owner_id.eq(owner.to_string()),
+                    shares::created_ms.eq(now_ms()),
+                    shares::expires_ms.eq(now_ms() + ATTACHMENT_LINK_TTL_MS),
+                    shares::max_downloads.eq(None::<i64>),
+                    shares::downloads.eq(0i64),
+                    shares::revoked_ms.eq(None::<i64>),
+                );
+                with_conn!(conn, |c| diesel::insert_into(shares::table)
+                    .values(row)
+                    .execute(c))?;
+                let size = u64::try_from(length).unwrap_or(0);
+                Ok(Ok(FileAttachment {
+                    upload,
+                    name,
+                    size,
+                    sha256,
+                    url: format!("/s/{secret}"),
+                }))
+            })
+            .map_err(unavailable)?
         })
     }
 

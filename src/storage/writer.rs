@@ -138,6 +138,7 @@ fn write(conn: &mut DbConnection, job: &WriteJob) -> Result<(), diesel::result::
                 messages::user_name.eq(m.from.name.as_ref()),
                 messages::body.eq(m.text.as_ref()),
                 messages::at_ms.eq(m.at_ms),
+                messages::attachment.eq(attachment_json(m.file.as_ref())?),
             );
             with_conn!(conn, |c| diesel::insert_into(messages::table)
                 .values(row)
@@ -151,6 +152,7 @@ fn write(conn: &mut DbConnection, job: &WriteJob) -> Result<(), diesel::result::
                 direct_messages::to_id.eq(m.to.to_string()),
                 direct_messages::body.eq(m.text.as_ref()),
                 direct_messages::at_ms.eq(m.at_ms),
+                direct_messages::attachment.eq(attachment_json(m.file.as_ref())?),
             );
             with_conn!(conn, |c| diesel::insert_into(direct_messages::table)
                 .values(row)
@@ -202,6 +204,15 @@ fn reply(job: WriteJob, result: Result<(), StoreError>) {
             }
         }
     }
+}
+
+/// A posted file, as the JSON the message row keeps.
+fn attachment_json(
+    file: Option<&peerlink_actors::protocol::FileAttachment>,
+) -> Result<Option<String>, diesel::result::Error> {
+    file.map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
 }
 
 fn to_db(value: u64) -> i64 {

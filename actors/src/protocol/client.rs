@@ -43,7 +43,12 @@ pub enum ClientFrame {
         room: Option<String>,
         #[serde(default)]
         to: Option<String>,
+        /// May be empty when `upload` is given.
+        #[serde(default)]
         text: String,
+        /// A complete upload of the sender's to post with the text.
+        #[serde(default)]
+        upload: Option<String>,
     },
     History {
         #[serde(default)]

@@ -16,7 +16,8 @@ fn parses_every_documented_frame() {
                 id: Some("c-1".into()),
                 room: Some("lobby".into()),
                 to: None,
-                text: "hi".into()
+                text: "hi".into(),
+                upload: None,
             }
         ))
     );

@@ -125,8 +125,22 @@ pub struct MessageFrame {
     pub text: Arc<str>,
     /// RFC 3339, UTC, milliseconds.
     pub at: String,
+    /// A file posted with the message (`say` with `upload`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileAttachment>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub re: Option<RequestId>,
+}
+
+/// A complete upload posted into a conversation: what it is and where to download it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct FileAttachment {
+    pub upload: Uuid,
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+    /// A share link (`/s/<token>`), relative to the node.
+    pub url: String,
 }
 
 /// Presence of a user in a room.

@@ -17,6 +17,7 @@ fn message_frames_match_the_protocol() {
         from: alice(),
         text: "hi".into(),
         at: format_time(1_795_860_000_123),
+        file: None,
         re: Some("c-1".into()),
     };
     let json: serde_json::Value = serde_json::from_str(&frame.to_json()).unwrap_or_default();
@@ -52,6 +53,7 @@ fn history_embeds_messages_verbatim() {
         from: alice(),
         text: "a".into(),
         at: format_time(0),
+        file: None,
         re: None,
     }
     .to_json();

@@ -11,8 +11,8 @@
 
 use crate::metrics::METRICS;
 use crate::protocol::{
-    format_time, history_outbound, ErrorCode, MessageFrame, Outbound, PresenceStatus,
-    ProtocolError, RequestId, RoomName, ServerFrame, SessionId, User, UserId,
+    format_time, history_outbound, ErrorCode, FileAttachment, MessageFrame, Outbound,
+    PresenceStatus, ProtocolError, RequestId, RoomName, ServerFrame, SessionId, User, UserId,
 };
 use crate::registry::{RoomCrash, SessionRef};
 use crate::store::{RoomSnapshot, StoreError, StoredMessage};
@@ -53,6 +53,7 @@ pub enum RoomCommand {
     Say {
         member: RoomMember,
         text: Arc<str>,
+        file: Option<FileAttachment>,
         re: Option<RequestId>,
     },
     History {
@@ -341,7 +342,7 @@ impl RoomActor {
     fn say(
         &mut self,
         member: RoomMember,
-        text: Arc<str>,
+        (text, file): (Arc<str>, Option<FileAttachment>),
         re: Option<RequestId>,
         ctx: &mut Context<Self>,
     ) {
@@ -359,6 +360,7 @@ impl RoomActor {
             from: member.user,
             text,
             at_ms: now_ms(),
+            file,
         };
         let pending = Committed {
             message: message.clone(),
@@ -531,6 +533,7 @@ fn message_frame(message: &StoredMessage) -> MessageFrame {
         from: message.from.clone(),
         text: message.text.clone(),
         at: format_time(message.at_ms),
+        file: message.file.clone(),
         re: None,
     }
 }
@@ -586,7 +589,12 @@ impl Handler<RoomCommand> for RoomActor {
                     self.reply_error(session, re.as_deref(), error);
                 }
             }
-            RoomCommand::Say { member, text, re } => self.say(member, text, re, ctx),
+            RoomCommand::Say {
+                member,
+                text,
+                file,
+                re,
+            } => self.say(member, (text, file), re, ctx),
             RoomCommand::History {
                 session,
                 before,

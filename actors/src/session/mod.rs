@@ -13,8 +13,9 @@ use crate::peer::PeerCommand;
 use crate::protocol::client::FrameError;
 use crate::protocol::values::{validate_text, validate_user_name};
 use crate::protocol::{
-    format_time, parse_client_frame, ClientFrame, ErrorCode, MessageFrame, Outbound, ProtocolError,
-    RequestId, RoomName, ServerFrame, SessionId, User, UserId, WelcomeLimits,
+    format_time, parse_client_frame, ClientFrame, ErrorCode, FileAttachment, MessageFrame,
+    Outbound, ProtocolError, RequestId, RoomName, ServerFrame, SessionId, User, UserId,
+    WelcomeLimits,
 };
 use crate::registry::{SessionRef, SessionSink};
 use crate::room::{RoomCommand, RoomMember};
@@ -112,6 +113,12 @@ async fn write_loop(
         }
     }
     let _ = ws.close(None).await;
+}
+
+/// Where a `say` goes.
+enum SayTarget {
+    Room(RoomName),
+    User(UserId),
 }
 
 enum Phase {
@@ -416,9 +423,18 @@ impl SessionActor {
                     },
                 )
             }
-            ClientFrame::Say { room, to, text, .. } => {
-                validate_text(&text, self.node.limits.max_text_chars)?;
-                match (room, to) {
+            ClientFrame::Say {
+                room,
+                to,
+                text,
+                upload,
+                ..
+            } => {
+                let max = self.node.limits.max_text_chars;
+                if upload.is_none() || !text.trim().is_empty() {
+                    validate_text(&text, max)?;
+                }
+                let target = match (room, to) {
                     (Some(room), None) => {
                         let room = RoomName::parse(&room)?;
                         if !self.rooms.contains(&room) {
@@ -427,24 +443,44 @@ impl SessionActor {
                                 format!("join room {room} before saying anything in it"),
                             ));
                         }
-                        self.to_room(
-                            &room,
-                            RoomCommand::Say {
-                                member,
-                                text: text.into(),
-                                re,
-                            },
-                        )
+                        SayTarget::Room(room)
                     }
-                    (None, Some(to)) => {
-                        let to = UserId::parse(&to)?;
-                        self.direct(member.user, to, text.into(), re, ctx);
-                        Ok(())
+                    (None, Some(to)) => SayTarget::User(UserId::parse(&to)?),
+                    _ => {
+                        return Err(ProtocolError::bad_request(
+                            "say takes either \"room\" or \"to\", not both and not neither",
+                        ))
                     }
-                    _ => Err(ProtocolError::bad_request(
-                        "say takes either \"room\" or \"to\", not both and not neither",
-                    )),
-                }
+                };
+                let Some(upload) = upload else {
+                    return self.say(member, target, (text.into(), None), re, ctx);
+                };
+                let upload = uuid::Uuid::parse_str(&upload).map_err(|_| {
+                    ProtocolError::bad_request("\"upload\" must be an upload id (a UUID)")
+                })?;
+                // The upload is checked (and given a share link) first; the message follows.
+                let attach = self.node.store.attach_upload(member.user.id, upload);
+                ctx.spawn(attach.into_actor(self).map(move |result, session, ctx| {
+                    let posted = match result {
+                        Ok(file) => {
+                            session.say(member, target, (text.into(), Some(file)), re.clone(), ctx)
+                        }
+                        Err(StoreError::NotFound(message)) => {
+                            Err(ProtocolError::new(ErrorCode::NotFound, message))
+                        }
+                        Err(StoreError::Conflict(message)) => {
+                            Err(ProtocolError::new(ErrorCode::Conflict, message))
+                        }
+                        Err(other) => Err(ProtocolError::new(
+                            ErrorCode::Unavailable,
+                            format!("cannot post the upload: {other}"),
+                        )),
+                    };
+                    if let Err(error) = posted {
+                        session.send_error(re.as_deref(), &error);
+                    }
+                }));
+                Ok(())
             }
             ClientFrame::History {
                 room,
@@ -540,12 +576,38 @@ impl SessionActor {
         })
     }
 
+    /// Posts chat text (and maybe a file) to a room or a user.
+    fn say(
+        &mut self,
+        member: RoomMember,
+        target: SayTarget,
+        (text, file): (Arc<str>, Option<FileAttachment>),
+        re: Option<RequestId>,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), ProtocolError> {
+        match target {
+            SayTarget::Room(room) => self.to_room(
+                &room,
+                RoomCommand::Say {
+                    member,
+                    text,
+                    file,
+                    re,
+                },
+            ),
+            SayTarget::User(to) => {
+                self.direct(member.user, to, (text, file), re, ctx);
+                Ok(())
+            }
+        }
+    }
+
     /// A direct message: stored first, then delivered to every session of both users.
     fn direct(
         &mut self,
         from: User,
         to: UserId,
-        text: Arc<str>,
+        (text, file): (Arc<str>, Option<FileAttachment>),
         re: Option<RequestId>,
         ctx: &mut Context<Self>,
     ) {
@@ -555,6 +617,7 @@ impl SessionActor {
             to,
             text,
             at_ms: now_ms(),
+            file,
         };
         let commit = self.node.store.append_direct(message.clone());
         ctx.spawn(commit.into_actor(self).map(move |result, session, _| {
@@ -577,6 +640,7 @@ impl SessionActor {
                 from: message.from.clone(),
                 text: message.text.clone(),
                 at: format_time(message.at_ms),
+                file: message.file.clone(),
                 re: None,
             };
             let plain = frame.to_outbound();

@@ -1,0 +1,181 @@
+//! A complete upload posted into a room or to a person: the message carries the file's
+//! name, size, SHA-256 and a share link that returns the same bytes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Backend, Client, Node};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+on_both_backends!(
+    a_posted_upload_reaches_the_room_and_its_history,
+    a_posted_upload_reaches_a_person,
+    posting_someone_elses_or_an_unfinished_upload_fails
+);
+
+/// Uploads `data` in one tus request (creation-with-upload); returns the upload id.
+async fn upload(node: &Node, token: &str, name: &str, data: &[u8]) -> String {
+    let (url, token, data) = (node.url("/files/"), token.to_owned(), data.to_vec());
+    let metadata = format!("filename {}", base64_encode(name.as_bytes()));
+    tokio::task::spawn_blocking(move || {
+        let response = ureq::post(&url)
+            .set("Tus-Resumable", "1.0.0")
+            .set("Authorization", &format!("Bearer {token}"))
+            .set("Upload-Length", &data.len().to_string())
+            .set("Upload-Metadata", &metadata)
+            .set("Content-Type", "application/offset+octet-stream")
+            .send_bytes(&data)
+            .expect("create the upload");
+        assert_eq!(
+            response.header("Upload-Offset"),
+            Some(data.len().to_string().as_str())
+        );
+        response
+            .header("Location")
+            .expect("location")
+            .rsplit('/')
+            .next()
+            .expect("id")
+            .to_owned()
+    })
+    .await
+    .expect("upload task")
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+async fn download(node: &Node, path: &str) -> Vec<u8> {
+    let url = node.url(path);
+    tokio::task::spawn_blocking(move || {
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(
+            &mut ureq::get(&url).call().expect("download").into_reader(),
+            &mut body,
+        )
+        .expect("read");
+        body
+    })
+    .await
+    .expect("download task")
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+async fn a_posted_upload_reaches_the_room_and_its_history(backend: Backend) {
+    let node = Node::start(backend).await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    let mut bob = Client::new_user(&node, "bob").await;
+    alice.join("lobby", None).await;
+    bob.join("lobby", None).await;
+    let data: Vec<u8> = (0..70_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let id = upload(&node, &alice.token.clone(), "plan.pdf", &data).await;
+
+    let ack = alice
+        .request(json!({"type": "say", "room": "lobby", "text": "the plan", "upload": id}))
+        .await;
+    assert_eq!(ack["type"], "message", "{ack}");
+    let heard = bob.next_message("lobby").await;
+    let file = &heard["file"];
+    assert_eq!(
+        (
+            file["name"].as_str(),
+            file["size"].as_u64(),
+            file["upload"].as_str()
+        ),
+        (Some("plan.pdf"), Some(data.len() as u64), Some(id.as_str())),
+        "{heard}"
+    );
+    assert_eq!(file["sha256"], sha256_hex(&data).as_str());
+    assert_eq!(heard["text"], "the plan");
+    let url = file["url"].as_str().expect("a share link");
+    assert!(url.starts_with("/s/"), "{url}");
+    assert!(
+        download(&node, url).await == data,
+        "the link returns the uploaded bytes"
+    );
+
+    // A file alone, without text, is a message too; and history keeps the file.
+    alice
+        .request(json!({"type": "say", "room": "lobby", "upload": id}))
+        .await;
+    let history = bob
+        .request(json!({"type": "history", "room": "lobby"}))
+        .await;
+    let files: Vec<_> = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["file"]["name"].clone())
+        .collect();
+    assert_eq!(files, vec![json!("plan.pdf"), json!("plan.pdf")]);
+}
+
+async fn a_posted_upload_reaches_a_person(backend: Backend) {
+    let node = Node::start(backend).await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    let mut bob = Client::new_user(&node, "bob").await;
+    let data = b"for your eyes only".to_vec();
+    let id = upload(&node, &alice.token.clone(), "note.txt", &data).await;
+    let ack = alice
+        .request(json!({"type": "say", "to": bob.user_id, "text": "here", "upload": id}))
+        .await;
+    assert_eq!(ack["file"]["name"], "note.txt", "{ack}");
+    let copy = bob.next_of("message").await;
+    assert_eq!(copy["file"]["sha256"], sha256_hex(&data).as_str());
+    assert!(download(&node, copy["file"]["url"].as_str().unwrap()).await == data);
+}
+
+async fn posting_someone_elses_or_an_unfinished_upload_fails(backend: Backend) {
+    let node = Node::start(backend).await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    let mut bob = Client::new_user(&node, "bob").await;
+    bob.join("lobby", None).await;
+    let alices = upload(&node, &alice.token.clone(), "mine.bin", b"abc").await;
+    let reply = bob
+        .request(json!({"type": "say", "room": "lobby", "upload": alices}))
+        .await;
+    assert_eq!(reply["code"], "not_found", "{reply}");
+    let reply = bob
+        .request(json!({"type": "say", "room": "lobby", "upload": "not-a-uuid"}))
+        .await;
+    assert_eq!(reply["code"], "bad_request");
+    let reply = bob.request(json!({"type": "say", "room": "lobby"})).await;
+    assert_eq!(
+        reply["code"], "bad_request",
+        "neither text nor file: {reply}"
+    );
+    alice.join("lobby", None).await;
+    let unfinished = {
+        let (url, token) = (node.url("/files/"), alice.token.clone());
+        tokio::task::spawn_blocking(move || {
+            let response = ureq::post(&url)
+                .set("Tus-Resumable", "1.0.0")
+                .set("Authorization", &format!("Bearer {token}"))
+                .set("Upload-Length", "10")
+                .call()
+                .unwrap();
+            response
+                .header("Location")
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .await
+        .unwrap()
+    };
+    let reply = alice
+        .request(json!({"type": "say", "room": "lobby", "upload": unfinished}))
+        .await;
+    assert_eq!(reply["code"], "conflict", "{reply}");
+}
