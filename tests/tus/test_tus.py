@@ -67,6 +67,13 @@ def test_an_interrupted_upload_resumes_and_keeps_every_byte(start_node):
     with open(node.blob(upload_id), "rb") as stored:
         assert stored.read() == data
 
+    # The resumed upload's share link returns the same bytes, whole and by Range.
+    link = requests.post(node.url + "/api/shares", headers=auth(token), json={"upload": upload_id}, timeout=10).json()
+    whole = requests.get(node.url + link["url"], timeout=30)
+    assert whole.status_code == 200 and whole.content == data
+    part = requests.get(node.url + link["url"], headers={"Range": f"bytes={2 * MIB - 5}-{2 * MIB + 4}"}, timeout=10)
+    assert part.status_code == 206 and part.content == data[2 * MIB - 5 : 2 * MIB + 5], "bytes across the resume point"
+
 
 def test_creation_with_upload_stores_the_first_bytes(start_node):
     node = start_node()
