@@ -334,6 +334,34 @@ async fn one_room_receiver_leaving_does_not_stop_the_others(backend: Backend) {
     }
 }
 
+/// A transfer of `len` random bytes from alice to bob, accepted, with its first `chunks`
+/// chunks sent and acknowledged; returns the node, both clients, the id, the data and the
+/// acknowledged offset.
+async fn half_sent(
+    backend: Backend,
+    len: usize,
+    seed: u64,
+    chunks: usize,
+) -> (Node, Client, Client, Uuid, Vec<u8>, u64) {
+    let node = Node::start(backend).await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    let mut bob = Client::new_user(&node, "bob").await;
+    let data = random_bytes(len, seed);
+    let size = data.len() as u64;
+    let id = offer(
+        &mut alice,
+        json!({"to": bob.user_id}),
+        "big.bin",
+        size,
+        Some(sha256_hex(&data)),
+    )
+    .await;
+    accept(&mut bob, id, size).await;
+    alice.next_of("accepted").await;
+    let acked = stream_part(&mut alice, &mut bob, id, &data, chunks).await;
+    (node, alice, bob, id, data, acked)
+}
+
 /// Sends the first `chunks` chunks and waits until they are all acknowledged.
 async fn stream_part(
     sender: &mut Client,
@@ -359,22 +387,8 @@ async fn stream_part(
 }
 
 async fn resume_after_the_receiver_disconnects(backend: Backend) {
-    let node = Node::start(backend).await;
-    let mut alice = Client::new_user(&node, "alice").await;
-    let mut bob = Client::new_user(&node, "bob").await;
-    let data = random_bytes(6 * CHUNK + 1234, 11);
-    let size = data.len() as u64;
-    let id = offer(
-        &mut alice,
-        json!({"to": bob.user_id}),
-        "big.bin",
-        size,
-        Some(sha256_hex(&data)),
-    )
-    .await;
-    accept(&mut bob, id, size).await;
-    alice.next_of("accepted").await;
-    let acked = stream_part(&mut alice, &mut bob, id, &data, 3).await;
+    let (node, alice, bob, id, data, acked) = half_sent(backend, 6 * CHUNK + 1234, 11, 3).await;
+    let mut alice = alice;
 
     let token = bob.token.clone();
     bob.close().await;
@@ -396,22 +410,8 @@ async fn resume_after_the_receiver_disconnects(backend: Backend) {
 }
 
 async fn resume_after_the_sender_disconnects(backend: Backend) {
-    let node = Node::start(backend).await;
-    let mut alice = Client::new_user(&node, "alice").await;
-    let mut bob = Client::new_user(&node, "bob").await;
-    let data = random_bytes(5 * CHUNK + 5, 13);
-    let size = data.len() as u64;
-    let id = offer(
-        &mut alice,
-        json!({"to": bob.user_id}),
-        "big.bin",
-        size,
-        None,
-    )
-    .await;
-    accept(&mut bob, id, size).await;
-    alice.next_of("accepted").await;
-    let acked = stream_part(&mut alice, &mut bob, id, &data, 2).await;
+    let (node, alice, bob, id, data, acked) = half_sent(backend, 5 * CHUNK + 5, 13, 2).await;
+    let mut bob = bob;
 
     let token = alice.token.clone();
     alice.close().await;
@@ -427,23 +427,8 @@ async fn resume_after_the_sender_disconnects(backend: Backend) {
 }
 
 async fn a_transfer_resumes_after_kill_9_of_the_node(backend: Backend) {
-    let node = Node::start(backend).await;
-    let mut alice = Client::new_user(&node, "alice").await;
-    let mut bob = Client::new_user(&node, "bob").await;
-    let data = random_bytes(6 * CHUNK + 77, 29);
-    let size = data.len() as u64;
-    let id = offer(
-        &mut alice,
-        json!({"to": bob.user_id}),
-        "big.bin",
-        size,
-        Some(sha256_hex(&data)),
-    )
-    .await;
-    accept(&mut bob, id, size).await;
-    alice.next_of("accepted").await;
     // `progress` promises that the node has stored the acknowledged offset and its digest.
-    let acked = stream_part(&mut alice, &mut bob, id, &data, 3).await;
+    let (node, alice, bob, id, data, acked) = half_sent(backend, 6 * CHUNK + 77, 29, 3).await;
     let (alice_token, bob_token) = (alice.token.clone(), bob.token.clone());
     drop((alice, bob));
     let node = node.restart_after_kill9().await;
