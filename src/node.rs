@@ -75,6 +75,8 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
         blobs: blobs.clone(),
         upload_ttl: config.upload_ttl,
         busy_uploads: Default::default(),
+        bind: config.bind.to_string(),
+        draining: Default::default(),
     });
     let server = HttpServer::new(move || {
         App::new()

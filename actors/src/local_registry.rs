@@ -6,8 +6,8 @@
 //! only the command that caused it.
 
 use crate::peer::{PeerActor, PeerCommand};
-use crate::protocol::{RoomName, SessionId, UserId};
-use crate::registry::{Registry, RegistryError, RoomCrash, RoomStatus, SessionRef};
+use crate::protocol::{RoomName, SessionId, User, UserId};
+use crate::registry::{Registry, RegistryError, RoomCrash, RoomStatus, SessionInfo, SessionRef};
 use crate::room::{RoomActor, RoomCommand};
 use crate::supervisor::{NodeSupervisor, RoomCrashed};
 use crate::transfer::{TransferActor, TransferCommand, TransferStart};
@@ -17,6 +17,14 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, Weak};
 use uuid::Uuid;
+
+/// A welcomed session: its handle and what the admin console shows of it.
+struct SessionEntry {
+    sink: SessionRef,
+    user: User,
+    since_ms: i64,
+    rooms: Vec<RoomName>,
+}
 
 enum RoomSlot {
     Live {
@@ -36,7 +44,7 @@ pub struct LocalRegistry {
     rooms: Mutex<HashMap<RoomName, RoomSlot>>,
     peers: Mutex<HashMap<UserId, Addr<PeerActor>>>,
     /// Welcomed sessions, and whose they are.
-    sessions: RwLock<HashMap<SessionId, (SessionRef, UserId)>>,
+    sessions: RwLock<HashMap<SessionId, SessionEntry>>,
     /// Welcomed sessions per user.
     online: Mutex<HashMap<UserId, usize>>,
     transfers: Mutex<HashMap<Uuid, Addr<TransferActor>>>,
@@ -91,15 +99,13 @@ impl LocalRegistry {
         })
     }
 
-    fn sessions(&self) -> std::sync::RwLockReadGuard<'_, HashMap<SessionId, (SessionRef, UserId)>> {
+    fn sessions(&self) -> std::sync::RwLockReadGuard<'_, HashMap<SessionId, SessionEntry>> {
         self.sessions
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn sessions_mut(
-        &self,
-    ) -> std::sync::RwLockWriteGuard<'_, HashMap<SessionId, (SessionRef, UserId)>> {
+    fn sessions_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<SessionId, SessionEntry>> {
         self.sessions
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -159,25 +165,52 @@ impl Registry for LocalRegistry {
     }
 
     fn session(&self, id: SessionId) -> Option<SessionRef> {
-        self.sessions().get(&id).map(|(session, _)| session.clone())
+        self.sessions().get(&id).map(|entry| entry.sink.clone())
     }
 
-    fn register_session(&self, session: SessionRef, user: UserId) {
-        let previous = self.sessions_mut().insert(session.id, (session, user));
+    fn register_session(&self, session: SessionRef, user: User) {
+        let user_id = user.id;
+        let entry = SessionEntry {
+            sink: session.clone(),
+            user,
+            since_ms: crate::now_ms(),
+            rooms: Vec::new(),
+        };
+        let previous = self.sessions_mut().insert(session.id, entry);
         if previous.is_none() {
-            *self.online().entry(user).or_default() += 1;
+            *self.online().entry(user_id).or_default() += 1;
         }
     }
 
+    fn note_session_rooms(&self, id: SessionId, rooms: Vec<RoomName>) {
+        if let Some(entry) = self.sessions_mut().get_mut(&id) {
+            entry.rooms = rooms;
+        }
+    }
+
+    fn sessions(&self) -> Vec<SessionInfo> {
+        let mut list: Vec<SessionInfo> = LocalRegistry::sessions(self)
+            .iter()
+            .map(|(id, entry)| SessionInfo {
+                id: *id,
+                user: entry.user.clone(),
+                since_ms: entry.since_ms,
+                rooms: entry.rooms.clone(),
+            })
+            .collect();
+        list.sort_by_key(|s| s.since_ms);
+        list
+    }
+
     fn unregister_session(&self, id: SessionId) {
-        let Some((_, user)) = self.sessions_mut().remove(&id) else {
+        let Some(entry) = self.sessions_mut().remove(&id) else {
             return;
         };
         let mut online = self.online();
-        if let Some(count) = online.get_mut(&user) {
+        if let Some(count) = online.get_mut(&entry.user.id) {
             *count -= 1;
             if *count == 0 {
-                online.remove(&user);
+                online.remove(&entry.user.id);
             }
         }
     }
@@ -225,6 +258,25 @@ impl Registry for LocalRegistry {
 
     fn transfer_ended(&self, id: Uuid) {
         self.transfers().remove(&id);
+    }
+
+    fn transfers(
+        &self,
+    ) -> futures_util::future::BoxFuture<'static, Vec<crate::transfer::TransferInfo>> {
+        let addrs: Vec<Addr<TransferActor>> =
+            LocalRegistry::transfers(self).values().cloned().collect();
+        Box::pin(async move {
+            let answers = futures_util::future::join_all(
+                addrs
+                    .iter()
+                    .map(|addr| addr.send(crate::transfer::Snapshot)),
+            )
+            .await;
+            answers
+                .into_iter()
+                .filter_map(|answer| answer.ok().flatten())
+                .collect()
+        })
     }
 
     fn transfer_count(&self) -> usize {

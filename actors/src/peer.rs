@@ -54,10 +54,6 @@ impl PeerActor {
 
 impl Actor for PeerActor {
     type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(usize::MAX);
-    }
 }
 
 impl Handler<PeerCommand> for PeerActor {

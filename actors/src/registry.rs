@@ -6,7 +6,7 @@
 //! target may live on another node.
 
 use crate::peer::PeerCommand;
-use crate::protocol::{Outbound, RoomName, SessionId, UserId};
+use crate::protocol::{Outbound, RoomName, SessionId, User, UserId};
 use crate::room::{RoomCommand, RoomMember};
 use crate::transfer::{TransferCommand, TransferStart};
 use std::fmt;
@@ -61,6 +61,16 @@ pub struct RoomStatus {
     pub sessions: usize,
 }
 
+/// A session as the admin console sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub id: SessionId,
+    pub user: User,
+    /// When it said hello, in milliseconds since the epoch.
+    pub since_ms: i64,
+    pub rooms: Vec<RoomName>,
+}
+
 /// A room that died, as reported to the supervisor.
 #[derive(Debug, Clone)]
 pub struct RoomCrash {
@@ -82,7 +92,11 @@ pub trait Registry: Send + Sync + 'static {
         self.session(id).is_some_and(|s| s.deliver(out))
     }
     /// A welcomed session of `user`.
-    fn register_session(&self, session: SessionRef, user: UserId);
+    fn register_session(&self, session: SessionRef, user: User);
+    /// The rooms a session is in now (for the admin console).
+    fn note_session_rooms(&self, id: SessionId, rooms: Vec<RoomName>);
+    /// Every welcomed session on this node.
+    fn sessions(&self) -> Vec<SessionInfo>;
     fn unregister_session(&self, id: SessionId);
     /// The rooms active on this node.
     fn rooms(&self) -> Vec<RoomStatus>;
@@ -100,6 +114,10 @@ pub trait Registry: Send + Sync + 'static {
     fn transfer_ended(&self, id: Uuid);
     /// Transfers in progress on this node.
     fn transfer_count(&self) -> usize;
+    /// How every transfer on this node stands.
+    fn transfers(
+        &self,
+    ) -> futures_util::future::BoxFuture<'static, Vec<crate::transfer::TransferInfo>>;
     /// Called from a dying room's `Drop`: hands the room's state to the supervisor.
     fn report_room_crash(&self, crash: RoomCrash);
     /// Replaces a dead room with a fresh instance that starts with `crash.members`.

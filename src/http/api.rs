@@ -1,11 +1,8 @@
 //! The JSON API: identities, rooms, the node list, and admin statistics.
 
 use super::{ApiError, AppState};
-use crate::token;
-use actix_web::{http::header, web, HttpRequest, HttpResponse};
-use peerlink_actors::metrics::METRICS;
+use actix_web::{web, HttpRequest, HttpResponse};
 use peerlink_actors::protocol::values::validate_user_name;
-use peerlink_actors::protocol::ErrorCode;
 use serde::Deserialize;
 use std::collections::HashMap;
 
@@ -52,44 +49,4 @@ pub async fn cluster_nodes(req: HttpRequest, state: web::Data<AppState>) -> Http
         "connections": state.node.registry.session_count(),
     });
     HttpResponse::Ok().json(serde_json::json!({ "nodes": [node] }))
-}
-
-/// Checks `Authorization: Bearer <admin token>`.
-fn require_admin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match presented {
-        Some(token) if token::hash(token) == state.admin_token_hash => Ok(()),
-        Some(_) => Err(ApiError::new(
-            ErrorCode::Unauthorized,
-            "the admin token is wrong",
-        )),
-        None => Err(ApiError::new(
-            ErrorCode::Unauthorized,
-            "send Authorization: Bearer <admin token>",
-        )),
-    }
-}
-
-/// `GET /api/admin/stats`: the node's live figures.
-pub async fn admin_stats(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    require_admin(&req, &state)?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "node": state.node.node_id,
-        "uptime_secs": state.started.elapsed().as_secs(),
-        "connections": METRICS.connections.get(),
-        "sessions": state.node.registry.session_count(),
-        "rooms": state.node.registry.rooms().len(),
-        "messages_stored": METRICS.messages_stored.get(),
-        "transfers_active": state.node.registry.transfer_count(),
-        "transfer_bytes": METRICS.transfer_bytes.get(),
-        "room_restarts": METRICS.room_restarts.get(),
-    })))
 }

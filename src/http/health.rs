@@ -12,6 +12,12 @@ pub async fn healthz() -> HttpResponse {
 
 /// The node can do its work: the database answers.
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(ApiError::new(
+            ErrorCode::Unavailable,
+            "the node is draining",
+        ));
+    }
     match state.store.ping().await {
         Ok(()) => Ok(HttpResponse::Ok()
             .json(serde_json::json!({ "status": "ready", "node": state.node.node_id }))),

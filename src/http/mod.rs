@@ -1,6 +1,7 @@
 //! The HTTP surface of a node. Every route is registered in [`routes`]; each handler lives
 //! in the file of its area.
 
+mod admin;
 mod api;
 mod auth;
 mod error;
@@ -36,6 +37,10 @@ pub struct AppState {
     pub blobs: BlobStore,
     /// An incomplete upload is removed this long after it was created.
     pub upload_ttl: Duration,
+    /// The address the node listens on, for the admin console.
+    pub bind: String,
+    /// Set by a drain: no new connections, not ready.
+    pub draining: std::sync::atomic::AtomicBool,
     /// Uploads a request is writing right now: one writer at a time.
     pub busy_uploads: Mutex<HashSet<Uuid>>,
 }
@@ -104,6 +109,16 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/api/sessions", web::post().to(api::create_session))
         .route("/api/rooms", web::get().to(api::list_rooms))
         .route("/api/cluster/nodes", web::get().to(api::cluster_nodes))
-        .route("/api/admin/stats", web::get().to(api::admin_stats))
+        .route("/api/admin/stats", web::get().to(admin::admin_stats))
+        .route("/api/admin/nodes", web::get().to(admin::nodes))
+        .route("/api/admin/nodes/{id}/drain", web::post().to(admin::drain))
+        .route("/api/admin/sessions", web::get().to(admin::sessions))
+        .route("/api/admin/sessions/{id}/kick", web::post().to(admin::kick))
+        .route("/api/admin/rooms", web::get().to(admin::rooms))
+        .route("/api/admin/transfers", web::get().to(admin::transfers))
+        .route(
+            "/api/admin/transfers/{id}/cancel",
+            web::post().to(admin::cancel_transfer),
+        )
         .default_service(web::to(error::not_found));
 }

@@ -25,6 +25,13 @@ pub async fn upgrade(
             .into());
         }
     }
+    if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(ApiError::new(
+            ErrorCode::Unavailable,
+            "this node is draining; connect to another node",
+        )
+        .into());
+    }
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     let limits = &state.node.limits;
     // The codec refuses (close 1009) anything over the largest legal frame; the session

@@ -205,6 +205,19 @@ impl Node {
             .expect("http task")
     }
 
+    /// An admin API call with the node's admin token.
+    pub async fn admin(&self, method: &str, path: &str) -> (u16, Value) {
+        let (url, token, method) = (self.url(path), self.admin_token.clone(), method.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let request =
+                ureq::request(&method, &url).set("Authorization", &format!("Bearer {token}"));
+            let (status, body) = http_result(request.call());
+            (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+        })
+        .await
+        .expect("http task")
+    }
+
     pub async fn post_json(&self, path: &str, body: Value) -> (u16, String) {
         let url = self.url(path);
         tokio::task::spawn_blocking(move || {
@@ -251,6 +264,8 @@ pub struct Client {
     pub user_id: String,
     pub name: String,
     pub token: String,
+    /// This connection's session id, from `welcome`.
+    pub session: String,
     next_id: u64,
 }
 
@@ -267,6 +282,7 @@ impl Client {
             user_id: String::new(),
             name: String::new(),
             token: String::new(),
+            session: String::new(),
             next_id: 0,
         }
     }
@@ -295,6 +311,7 @@ impl Client {
             .expect("user name")
             .to_owned();
         self.token = welcome["token"].as_str().expect("token").to_owned();
+        self.session = welcome["session"].as_str().expect("session").to_owned();
     }
 
     pub fn request_id(&mut self) -> String {

@@ -549,8 +549,6 @@ impl Actor for RoomActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        // Commands must not be refused for a full mailbox: the registry sends unbounded.
-        ctx.set_mailbox_capacity(usize::MAX);
         self.load(ctx);
     }
 }

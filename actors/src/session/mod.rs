@@ -357,7 +357,7 @@ impl SessionActor {
         });
         self.node
             .registry
-            .register_session(self.sink.clone(), identity.user.id);
+            .register_session(self.sink.clone(), identity.user.clone());
         if let Err(e) = self
             .node
             .registry
@@ -405,11 +405,14 @@ impl SessionActor {
                     ));
                 }
                 self.rooms.insert(room.clone());
+                self.note_rooms();
                 self.to_room(&room, RoomCommand::Join { member, since, re })
             }
             ClientFrame::Leave { room, .. } => {
                 let room = RoomName::parse(&room)?;
-                if !self.rooms.remove(&room) {
+                let was_in = self.rooms.remove(&room);
+                self.note_rooms();
+                if !was_in {
                     return Err(ProtocolError::new(
                         ErrorCode::NotFound,
                         format!("you are not in room {room}"),
@@ -565,6 +568,13 @@ impl SessionActor {
             }
             ClientFrame::DebugPanic { target, room, .. } => self.fault(&target, room, ctx),
         }
+    }
+
+    /// Tells the registry which rooms this session is in, for the admin console.
+    fn note_rooms(&self) {
+        let mut rooms: Vec<RoomName> = self.rooms.iter().cloned().collect();
+        rooms.sort();
+        self.node.registry.note_session_rooms(self.id, rooms);
     }
 
     fn to_room(&self, room: &RoomName, command: RoomCommand) -> Result<(), ProtocolError> {

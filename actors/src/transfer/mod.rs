@@ -84,7 +84,33 @@ pub enum TransferCommand {
         user: UserId,
         session: SessionId,
     },
+    /// An administrator stops the transfer.
+    AdminCancel,
 }
+
+/// A transfer as the admin console sees it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TransferInfo {
+    pub id: Uuid,
+    pub from: User,
+    /// Recipients still taking part (or invited).
+    pub to: Vec<User>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub room: Option<crate::protocol::RoomName>,
+    pub name: String,
+    pub size: u64,
+    /// Bytes every active receiver has acknowledged.
+    pub acked: u64,
+    /// Bytes the sender has sent.
+    pub sent: u64,
+    /// `offered`, `streaming` or `paused`.
+    pub state: &'static str,
+}
+
+/// Asks a transfer how it stands.
+#[derive(Debug, Message)]
+#[rtype(result = "Option<TransferInfo>")]
+pub struct Snapshot;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -824,7 +850,6 @@ impl Actor for TransferActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(usize::MAX);
         METRICS.transfers_active.inc();
         if self.start.is_some() {
             self.announce(ctx);
@@ -864,6 +889,35 @@ impl Actor for TransferActor {
             untrack(receiver.user.id);
         }
         self.node.registry.transfer_ended(self.id);
+    }
+}
+
+impl Handler<Snapshot> for TransferActor {
+    type Result = Option<TransferInfo>;
+
+    fn handle(&mut self, _: Snapshot, _: &mut Context<Self>) -> Option<TransferInfo> {
+        let state = match self.phase {
+            Phase::Offered => "offered",
+            Phase::Streaming => "streaming",
+            Phase::Paused => "paused",
+            Phase::Finished => return None,
+        };
+        Some(TransferInfo {
+            id: self.id,
+            from: self.offer.from.clone(),
+            to: self
+                .receivers
+                .iter()
+                .filter(|r| r.standing != Standing::Gone)
+                .map(|r| r.user.clone())
+                .collect(),
+            room: self.offer.room.clone(),
+            name: self.offer.name.clone(),
+            size: self.offer.size,
+            acked: self.flow.acked(),
+            sent: self.flow.sent(),
+            state,
+        })
     }
 }
 
@@ -909,6 +963,7 @@ impl Handler<TransferCommand> for TransferActor {
             TransferCommand::Cancel { user, session } => self.cancel(user, session, ctx),
             TransferCommand::SessionGone { session, .. } => self.session_gone(session, ctx),
             TransferCommand::UserBack { user, session } => self.user_back(user, session),
+            TransferCommand::AdminCancel => self.cancel_all("cancelled by an administrator", ctx),
         }
     }
 }
