@@ -75,9 +75,10 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
         blobs: blobs.clone(),
         upload_ttl: config.upload_ttl,
         busy_uploads: Default::default(),
-        bind: config.bind.to_string(),
+        bind: Default::default(),
         draining: Default::default(),
     });
+    let listening = state.clone();
     let server = HttpServer::new(move || {
         App::new()
             .wrap(
@@ -97,6 +98,8 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
         addr: config.bind.to_string(),
         source,
     })?;
+    let addrs: Vec<String> = server.addrs().iter().map(ToString::to_string).collect();
+    let _ = listening.bind.set(addrs.join(","));
     for addr in server.addrs() {
         // Tests and scripts wait for this line to learn the port.
         println!("peerlink: listening on http://{addr}");

@@ -70,7 +70,7 @@ pub async fn nodes(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
     require_admin(&req, &state)?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "nodes": [{
         "id": state.node.node_id,
-        "address": state.bind,
+        "address": state.bind.get(),
         "role": "single",
         "uptime_secs": state.started.elapsed().as_secs(),
         "connections": METRICS.connections.get(),

@@ -38,7 +38,7 @@ pub struct AppState {
     /// An incomplete upload is removed this long after it was created.
     pub upload_ttl: Duration,
     /// The address the node listens on, for the admin console.
-    pub bind: String,
+    pub bind: std::sync::OnceLock<String>,
     /// Set by a drain: no new connections, not ready.
     pub draining: std::sync::atomic::AtomicBool,
     /// Uploads a request is writing right now: one writer at a time.
@@ -85,6 +85,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
         )
         .app_data(web::QueryConfig::default().error_handler(error::query_error))
         .route("/", web::get().to(static_files::index))
+        .route("/admin", web::get().to(static_files::admin))
         .route("/static/{file}", web::get().to(static_files::asset))
         .route("/ws", web::get().to(ws::upgrade))
         .service(

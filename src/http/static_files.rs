@@ -5,9 +5,20 @@ use actix_web::{http::header, web, HttpResponse};
 use peerlink_actors::protocol::ErrorCode;
 
 const INDEX: &str = include_str!("../../static/index.html");
+const ADMIN: &str = include_str!("../../static/admin.html");
 
 /// Every embedded asset: name, content type, bytes.
 const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "admin.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/admin.js"),
+    ),
+    (
+        "admin.css",
+        "text/css; charset=utf-8",
+        include_str!("../../static/admin.css"),
+    ),
     (
         "chat.js",
         "text/javascript; charset=utf-8",
@@ -36,6 +47,11 @@ fn page(content_type: &str, body: &'static str) -> HttpResponse {
 
 pub async fn index() -> HttpResponse {
     page("text/html; charset=utf-8", INDEX)
+}
+
+/// The admin console; it asks for the admin token and uses the admin API.
+pub async fn admin() -> HttpResponse {
+    page("text/html; charset=utf-8", ADMIN)
 }
 
 pub async fn asset(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
