@@ -223,7 +223,13 @@ async fn a_100_mib_file_arrives_intact(backend: Backend) {
     assert_eq!(received["sha256"], expected.as_str(), "{received}");
 }
 
-async fn a_room_offer_reaches_three_members(backend: Backend) {
+/// Alice offers `len` random bytes to room "crew", where bob, carol and dave have joined;
+/// all three accept. Returns the node, alice, the members, the transfer id and the data.
+async fn room_offer(
+    backend: Backend,
+    len: usize,
+    seed: u64,
+) -> (Node, Client, Vec<Client>, Uuid, Vec<u8>) {
     let node = Node::start(backend).await;
     let mut alice = Client::new_user(&node, "alice").await;
     alice.join("crew", None).await;
@@ -233,12 +239,18 @@ async fn a_room_offer_reaches_three_members(backend: Backend) {
         member.join("crew", None).await;
         members.push(member);
     }
-    let data = random_bytes(2 * CHUNK + 99, 7);
+    let data = random_bytes(len, seed);
     let size = data.len() as u64;
     let id = offer(&mut alice, json!({"room": "crew"}), "team.bin", size, None).await;
     for member in &mut members {
         accept(member, id, size).await;
     }
+    (node, alice, members, id, data)
+}
+
+async fn a_room_offer_reaches_three_members(backend: Backend) {
+    let (_node, mut alice, members, id, data) = room_offer(backend, 2 * CHUNK + 99, 7).await;
+    let size = data.len() as u64;
     let mut accepted_by = Vec::new();
     for _ in 0..3 {
         accepted_by.push(
@@ -274,21 +286,8 @@ async fn a_room_offer_reaches_three_members(backend: Backend) {
 }
 
 async fn one_room_receiver_leaving_does_not_stop_the_others(backend: Backend) {
-    let node = Node::start(backend).await;
-    let mut alice = Client::new_user(&node, "alice").await;
-    alice.join("crew", None).await;
-    let mut members = Vec::new();
-    for name in ["bob", "carol", "dave"] {
-        let mut member = Client::new_user(&node, name).await;
-        member.join("crew", None).await;
-        members.push(member);
-    }
-    let data = random_bytes(5 * CHUNK + 1, 31);
+    let (_node, mut alice, mut members, id, data) = room_offer(backend, 5 * CHUNK + 1, 31).await;
     let size = data.len() as u64;
-    let id = offer(&mut alice, json!({"room": "crew"}), "team.bin", size, None).await;
-    for member in &mut members {
-        accept(member, id, size).await;
-    }
     for _ in 0..3 {
         alice.next_of("accepted").await;
     }

@@ -4,23 +4,16 @@
 // console. Screenshots go to tests/artifacts/admin-*.png.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { chromium } from 'playwright-core';
-import { startNode } from './node.mjs';
+import { ARTIFACTS, launchBrowser, openChat, startNode } from './node.mjs';
 
-const ARTIFACTS = new URL('../artifacts/', import.meta.url).pathname;
 const ADMIN_TOKEN = 'browser-test-admin-token';
 let node;
 let browser;
 const consoleProblems = [];
 
 before(async () => {
-  mkdirSync(ARTIFACTS, { recursive: true });
   node = await startNode();
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {
@@ -28,14 +21,8 @@ after(async () => {
   node?.stop();
 });
 
-async function person(name) {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
-  const page = await context.newPage();
-  await page.goto(node.url + '/');
-  await page.locator('#name-input').fill(name);
-  await page.keyboard.press('Enter');
-  await page.getByText('connected', { exact: true }).waitFor();
-  return page;
+function person(name) {
+  return openChat(browser, node.url, name);
 }
 
 async function adminPage(viewport) {

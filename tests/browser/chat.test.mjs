@@ -3,22 +3,15 @@
 // browser console. Screenshots of each step go to tests/artifacts/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { chromium } from 'playwright-core';
-import { startNode } from './node.mjs';
+import { ARTIFACTS, launchBrowser, openChat, startNode } from './node.mjs';
 
-const ARTIFACTS = new URL('../artifacts/', import.meta.url).pathname;
 let node;
 let browser;
 const consoleProblems = [];
 
 before(async () => {
-  mkdirSync(ARTIFACTS, { recursive: true });
   node = await startNode();
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {
@@ -26,16 +19,8 @@ after(async () => {
   node?.stop();
 });
 
-async function person(name, viewport = { width: 1100, height: 700 }) {
-  const context = await browser.newContext({ viewport });
-  const page = await context.newPage();
-  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') consoleProblems.push(`${name}: ${m.text()}`); });
-  page.on('pageerror', (e) => consoleProblems.push(`${name}: ${e.message}`));
-  await page.goto(node.url + '/');
-  await page.locator('#name-input').fill(name);
-  await page.keyboard.press('Enter');
-  await page.getByText('connected', { exact: true }).waitFor();
-  return page;
+function person(name, viewport) {
+  return openChat(browser, node.url, name, { viewport, onProblem: (p) => consoleProblems.push(p) });
 }
 
 async function say(page, text) {

@@ -1,6 +1,6 @@
 // Starts a real `peerlink` node on a free loopback port for the browser tests.
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -25,4 +25,35 @@ export async function startNode() {
     });
   });
   return { url, stop: () => child.kill('SIGKILL') };
+}
+
+/** Where screenshots go (tests/artifacts/), created on first use. */
+export const ARTIFACTS = new URL('../artifacts/', import.meta.url).pathname;
+
+/** Debian's Chromium, headless, with nothing that would reach outside the machine. */
+export async function launchBrowser() {
+  const { chromium } = await import('playwright-core');
+  mkdirSync(ARTIFACTS, { recursive: true });
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}
+
+/**
+ * A person in their own browser context, signed in on the chat page as `name`.
+ * `onProblem` hears every console error or warning and page error.
+ */
+export async function openChat(browser, url, name, { viewport = { width: 1100, height: 700 }, onProblem } = {}) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  if (onProblem) {
+    page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') onProblem(`${name}: ${m.text()}`); });
+    page.on('pageerror', (e) => onProblem(`${name}: ${e.message}`));
+  }
+  await page.goto(url + '/');
+  await page.locator('#name-input').fill(name);
+  await page.keyboard.press('Enter');
+  await page.getByText('connected', { exact: true }).waitFor();
+  return page;
 }
