@@ -1,5 +1,4 @@
 use super::*;
-use crate::hash::portable;
 
 /// Whether this CPU can run the kernel; tests of a kernel the CPU lacks pass vacuously
 /// (the kernel tests in `kernel_tests.rs` report which kernels ran).
@@ -35,28 +34,8 @@ fn segment_matches_the_portable_compression_in_every_lane() {
     if !cpu_has_avx2() {
         return;
     }
-    let blocks = 3;
-    let data: Vec<Vec<u8>> = (0..LANES)
-        .map(|lane| {
-            (0..blocks * BLOCK)
-                .map(|i| (i * 7 + lane * 131) as u8)
-                .collect()
-        })
-        .collect();
-    let mut state = [[0u32; LANES]; 8];
-    let mut expected = [[0u32; 8]; LANES];
-    for (lane, h) in expected.iter_mut().enumerate() {
-        *h = std::array::from_fn(|w| portable::H0[w] ^ (lane as u32) << w);
-        for (w, word) in h.iter().enumerate() {
-            state[w][lane] = *word;
-        }
-        portable::compress_blocks(h, &data[lane]);
-    }
-    let input: [&[u8]; LANES] = std::array::from_fn(|lane| data[lane].as_slice());
-    // SAFETY: AVX2 detected above.
-    unsafe { segment(&mut state, &input, blocks) };
-    for (lane, h) in expected.iter().enumerate() {
-        let got: [u32; 8] = std::array::from_fn(|w| state[w][lane]);
-        assert_eq!(&got, h, "lane {lane}");
-    }
+    crate::hash::segment_check::segment_matches_portable::<LANES>(|state, input, blocks| {
+        // SAFETY: AVX2 detected above.
+        unsafe { segment(state, input, blocks) }
+    });
 }

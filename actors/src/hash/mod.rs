@@ -196,3 +196,6 @@ mod tests;
 #[cfg(test)]
 #[path = "test_vectors.rs"]
 mod test_vectors;
+
+#[cfg(test)]
+mod segment_check;
