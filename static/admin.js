@@ -1,9 +1,10 @@
 // PeerLink admin console: polls the admin API every 2 s and offers kick, cancel and drain.
 // All data goes into the page with textContent; nothing is fetched from elsewhere.
+import { $, bytes, duration } from './util.js';
+
 const TOKEN_KEY = 'peerlink.admin-token';
 const POLL_MS = 2000;
 const WINDOW_MS = 15 * 60 * 1000;
-const $ = (id) => document.getElementById(id);
 
 let token = read();
 let timer = 0;
@@ -17,18 +18,6 @@ function read() { try { return sessionStorage.getItem(TOKEN_KEY) || ''; } catch 
 function save(v) { try { v ? sessionStorage.setItem(TOKEN_KEY, v) : sessionStorage.removeItem(TOKEN_KEY); } catch { /* storage off */ } }
 
 // ---- formatting ------------------------------------------------------------
-const pad = (n) => String(n).padStart(2, '0');
-function duration(s) {
-  s = Math.max(0, Math.floor(Number(s) || 0));
-  return `${Math.floor(s / 3600)}:${pad(Math.floor(s / 60) % 60)}:${pad(s % 60)}`;
-}
-function bytes(n) {
-  if (!Number.isFinite(n)) return '—';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (Math.abs(n) >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-  return `${i ? n.toFixed(n < 10 ? 1 : 0) : Math.round(n)} ${units[i]}`;
-}
 const rate = (n, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '—');
 function localTime(iso) {
   const d = new Date(iso);

@@ -1,24 +1,13 @@
 // PeerLink built-in chat page: a deliberately small client for protocol v1
 // (docs/protocol.md), talking to the node that serves it over /ws.
 // All user-supplied text is put into the page with textContent, never as HTML.
+import { $, h, load, store, pad, bytes } from './util.js';
+import { initUploads } from './uploads.js';
 
 const ID_KEY = 'peerlink.identity';
 const ROOMS_KEY = 'peerlink.rooms';
 const ROOM_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 const HISTORY_LIMIT = 50;
-
-const $ = (id) => document.getElementById(id);
-function h(tag, props, ...kids) {
-  const e = Object.assign(document.createElement(tag), props);
-  e.append(...kids); // strings become text nodes
-  return e;
-}
-function load(key) {
-  try { return JSON.parse(localStorage.getItem(key)); } catch { return null; }
-}
-function store(key, value) { // storage may be disabled: the page then works for this visit only
-  try { value == null ? localStorage.removeItem(key) : localStorage.setItem(key, JSON.stringify(value)); } catch { /* ignore */ }
-}
 
 // ---- state ---------------------------------------------------------------
 let identity = load(ID_KEY); // { token, user: { id, name } }
@@ -82,7 +71,10 @@ function addMessage(c, msg) {
   if (msg.seq > c.lastSeq) c.lastSeq = msg.seq;
   return true;
 }
-const toMsg = (x) => ({ seq: x.seq, from: x.from || {}, text: String(x.text ?? ''), at: x.at, own: x.from?.id === myId() });
+const toMsg = (x) => ({
+  seq: x.seq, from: x.from || {}, text: String(x.text ?? ''), at: x.at, own: x.from?.id === myId(),
+  file: x.file && typeof x.file === 'object' ? x.file : null,
+});
 const removeMsg = (c, msg) => { const i = c.messages.indexOf(msg); if (i >= 0) c.messages.splice(i, 1); };
 const olderBefore = (c) => c.messages.find((x) => x.seq != null)?.seq ?? c.serverLast + 1;
 
@@ -129,6 +121,7 @@ function lost() {
       if (m.pending) Object.assign(m, { pending: false, interrupted: true, failed: 'connection lost; it may not have been sent' });
     }
   }
+  for (const r of reqs.values()) r.done?.reject(new Error('the connection was lost; post it again once reconnected'));
   reqs.clear();
   // Exponential backoff: 0.5 s doubling up to 10 s, ±20 % jitter.
   const delay = Math.min(10000, Math.round(Math.min(10000, 500 * 2 ** attempt++) * (0.8 + Math.random() * 0.4)));
@@ -204,6 +197,7 @@ function onMessage(m) {
   if (r?.kind === 'say') {
     reqs.delete(m.re);
     removeMsg(r.conv, r.msg);
+    r.done?.resolve();
   } else if (mine) {
     // Our copy arrived without its ack (e.g. replayed after a reconnect): drop the failed draft.
     const stale = c.messages.find((x) => x.interrupted && x.text === m.text);
@@ -261,6 +255,7 @@ function onError(m) {
   if (r?.kind === 'say') {
     Object.assign(r.msg, { pending: false, failed: text });
     if (r.conv.key === current) showErr('send-error', text);
+    r.done?.reject(new Error(text));
   } else if (r?.kind === 'join') {
     showErr('join-error', `Could not join ${r.conv.name}: ${text}`);
     if (!r.conv.synced) closeConv(r.conv, false);
@@ -308,6 +303,26 @@ function sendText() {
   render('bottom');
 }
 
+/**
+ * Post a finished upload into a conversation (`say` with `upload`). Resolves once the node
+ * has stored the message; rejects with the reason a person can act on.
+ */
+function postUpload(upload, target, text = '') {
+  return new Promise((resolve, reject) => {
+    const c = target && convs.get(target.kind === 'room' ? '#' + target.name : '@' + target.peer);
+    if (!c) return reject(new Error('Open a room or a conversation to post the file in.'));
+    if (!welcomed) return reject(new Error('Not connected right now; post it again once reconnected.'));
+    if (c.kind === 'room' && !c.joined) return reject(new Error(`Still joining #${c.name}; try again in a moment.`));
+    const id = rid();
+    const msg = { pending: true, own: true, from: identity.user, text: text || `sharing ${upload.name ?? 'a file'}…`, at: new Date().toISOString() };
+    c.messages.push(msg);
+    reqs.set(id, { kind: 'say', conv: c, msg, done: { resolve, reject } });
+    const frame = { type: 'say', id, upload: upload.id, ...(text ? { text } : {}) };
+    send(c.kind === 'room' ? { ...frame, room: c.name } : { ...frame, to: c.peer });
+    render('bottom');
+  });
+}
+
 function updateCount() {
   const n = [...$('text').value].length;
   $('count').textContent = n > maxChars * 0.8 ? `${n} / ${maxChars}` : '';
@@ -320,7 +335,6 @@ function sync(parent, nodes) {
   const kids = parent.children;
   if (kids.length !== nodes.length || nodes.some((n, i) => kids[i] !== n)) parent.replaceChildren(...nodes);
 }
-const pad = (n) => String(n).padStart(2, '0');
 
 function msgEl(m) {
   if (m.notice) return m.el || (m.el = h('li', { className: 'notice', textContent: m.notice }));
@@ -330,11 +344,21 @@ function msgEl(m) {
     if (!isNaN(d)) Object.assign(time, { textContent: `${pad(d.getHours())}:${pad(d.getMinutes())}`, title: d.toLocaleString() });
     m.state = h('span', { className: 'state' });
     m.el = h('li', {}, h('div', { className: 'meta' }, h('strong', { textContent: m.from.name ?? '?' }), time, m.state),
-      h('p', { textContent: m.text }));
+      m.text ? h('p', { textContent: m.text }) : null, m.file ? fileEl(m.file) : null);
   }
   m.el.className = 'msg' + (m.own ? ' own' : '') + (m.pending ? ' pending' : '') + (m.failed ? ' failed' : '');
   m.state.textContent = m.pending ? 'sending…' : m.failed ? `failed: ${m.failed}` : '';
   return m.el;
+}
+
+/** A file posted with a message: a download link (the node's share link), size and digest. */
+function fileEl(f) {
+  const name = String(f.name ?? 'file');
+  const link = h('a', { href: typeof f.url === 'string' && f.url.startsWith('/s/') ? f.url : '#', download: name, textContent: name });
+  const digest = /^[0-9a-f]{64}$/.test(f.sha256) ? f.sha256 : '';
+  return h('div', { className: 'file' },
+    h('span', { className: 'file-name' }, 'File: ', link, ` (${bytes(Number(f.size))})`),
+    digest ? h('code', { className: 'digest', title: `SHA-256 ${digest}`, textContent: `SHA-256 ${digest}` }) : null);
 }
 
 function renderRooms() {
@@ -468,6 +492,18 @@ $('text').addEventListener('keydown', (e) => {
   if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); sendText(); }
 });
 $('text').addEventListener('input', updateCount);
+
+initUploads({
+  root: $('uploads'),
+  opener: $('uploads-open'),
+  user: () => identity?.user ?? null,
+  token: () => identity?.token ?? null,
+  conversation: () => {
+    const c = convs.get(current);
+    return c ? { kind: c.kind, name: c.name, peer: c.peer } : null;
+  },
+  post: postUpload,
+});
 
 // ---- start ---------------------------------------------------------------
 if (identity) { showApp(); connect(); } else { setStatus('not connected', 'down'); showLogin(''); }

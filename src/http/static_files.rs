@@ -7,28 +7,30 @@ use peerlink_actors::protocol::ErrorCode;
 const INDEX: &str = include_str!("../../static/index.html");
 const ADMIN: &str = include_str!("../../static/admin.html");
 
+/// One embedded file of `static/`: its name, content type and text.
+macro_rules! asset {
+    ($name:literal, $content_type:literal) => {
+        (
+            $name,
+            $content_type,
+            include_str!(concat!("../../static/", $name)),
+        )
+    };
+}
+
 /// Every embedded asset: name, content type, bytes.
 const ASSETS: &[(&str, &str, &str)] = &[
-    (
-        "admin.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../static/admin.js"),
-    ),
-    (
-        "admin.css",
-        "text/css; charset=utf-8",
-        include_str!("../../static/admin.css"),
-    ),
-    (
-        "chat.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../static/chat.js"),
-    ),
-    (
-        "chat.css",
-        "text/css; charset=utf-8",
-        include_str!("../../static/chat.css"),
-    ),
+    asset!("admin.js", "text/javascript; charset=utf-8"),
+    asset!("admin.css", "text/css; charset=utf-8"),
+    asset!("base.css", "text/css; charset=utf-8"),
+    asset!("chat.js", "text/javascript; charset=utf-8"),
+    asset!("chat.css", "text/css; charset=utf-8"),
+    asset!("util.js", "text/javascript; charset=utf-8"),
+    asset!("uploads.js", "text/javascript; charset=utf-8"),
+    asset!("uploads.css", "text/css; charset=utf-8"),
+    asset!("transfers.js", "text/javascript; charset=utf-8"),
+    asset!("sha256.js", "text/javascript; charset=utf-8"),
+    asset!("files-worker.js", "text/javascript; charset=utf-8"),
 ];
 
 /// Headers that keep the page from being framed or fed foreign scripts.

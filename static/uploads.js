@@ -1,0 +1,2 @@
+// Placeholder: the tus upload panel is being written.
+export function initUploads() {}
