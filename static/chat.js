@@ -3,6 +3,7 @@
 // All user-supplied text is put into the page with textContent, never as HTML.
 import { $, h, load, store, pad, bytes } from './util.js';
 import { initUploads } from './uploads.js';
+import { initTransfers } from './transfers.js';
 
 const ID_KEY = 'peerlink.identity';
 const ROOMS_KEY = 'peerlink.rooms';
@@ -14,7 +15,7 @@ let identity = load(ID_KEY); // { token, user: { id, name } }
 if (!(typeof identity?.token === 'string' && identity.user?.id)) identity = null;
 let pendingName = null; // name for hello when there is no token
 let ws = null, welcomed = false, attempt = 0, retryTimer = 0, countdown = 0;
-let maxChars = 4000, nextId = 0, roomsLoaded = false;
+let maxChars = 4000, nextId = 0, roomsLoaded = false, limits = {};
 let current = null;          // key of the conversation on screen
 const convs = new Map();     // '#room' or '@userId' -> conversation
 const reqs = new Map();      // request id -> { kind, conv, msg }
@@ -85,8 +86,14 @@ function setStatus(text, state, wait = '') {
   $('status-wait').textContent = wait;
   $('status').dataset.state = state;
 }
+/** Send a frame; false when not connected (nothing was sent). */
 function send(obj) {
-  if (welcomed && ws?.readyState === WebSocket.OPEN) ws.send(JSON.stringify(obj));
+  return sendRaw(JSON.stringify(obj));
+}
+function sendRaw(data) {
+  if (!(welcomed && ws?.readyState === WebSocket.OPEN)) return false;
+  ws.send(data);
+  return true;
 }
 function connect() {
   clearTimeout(retryTimer);
@@ -96,10 +103,15 @@ function connect() {
   setStatus('connecting…', 'busy');
   const sock = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws');
   ws = sock;
+  sock.binaryType = 'arraybuffer';
   sock.onopen = () => {
     sock.send(JSON.stringify(identity ? { type: 'hello', token: identity.token } : { type: 'hello', name: pendingName }));
   };
-  sock.onmessage = (ev) => { if (ws === sock) onFrame(ev.data); };
+  sock.onmessage = (ev) => {
+    if (ws !== sock) return;
+    if (typeof ev.data === 'string') onFrame(ev.data);
+    else if (welcomed) transfers.onBinary(ev.data);
+  };
   sock.onclose = () => { if (ws === sock) lost(); };
   sock.onerror = () => {}; // a close event always follows; handled there
 }
@@ -123,6 +135,7 @@ function lost() {
   }
   for (const r of reqs.values()) r.done?.reject(new Error('the connection was lost; post it again once reconnected'));
   reqs.clear();
+  transfers.onLost();
   // Exponential backoff: 0.5 s doubling up to 10 s, ±20 % jitter.
   const delay = Math.min(10000, Math.round(Math.min(10000, 500 * 2 ** attempt++) * (0.8 + Math.random() * 0.4)));
   const until = Date.now() + delay;
@@ -147,6 +160,7 @@ function onFrame(data) {
   else if (m.type === 'presence') onPresence(m);
   else if (m.type === 'history') onHistory(m);
   else if (m.type === 'left') reqs.delete(m.re);
+  else transfers.onFrame(m);
 }
 
 function onWelcome(m) {
@@ -154,11 +168,13 @@ function onWelcome(m) {
   identity = { token: m.token || identity?.token, user: m.user };
   store(ID_KEY, identity);
   if (m.limits?.max_text_chars > 0) maxChars = m.limits.max_text_chars;
+  if (m.limits) limits = { chunk: m.limits.chunk_size, window: m.limits.window, max: m.limits.max_file_size };
   clearInterval(countdown);
   setStatus('connected', 'up');
   showErr('notice');
   showApp();
   for (const c of convs.values()) if (c.kind === 'room') sendJoin(c);
+  transfers.onWelcome();
   render();
 }
 
@@ -250,6 +266,7 @@ function onError(m) {
     showLogin(expired ? 'Your session has expired. Choose a name to continue.' : text);
     return;
   }
+  if (transfers.onError(m, text)) return render();
   const r = m.re != null ? reqs.get(m.re) : null;
   reqs.delete(m.re);
   if (r?.kind === 'say') {
@@ -337,6 +354,7 @@ function sync(parent, nodes) {
 }
 
 function msgEl(m) {
+  if (m.card) return m.el; // a file transfer: transfers.js draws it
   if (m.notice) return m.el || (m.el = h('li', { className: 'notice', textContent: m.notice }));
   if (!m.el) {
     const d = new Date(m.at);
@@ -368,6 +386,7 @@ function renderRooms() {
       const close = h('button', { type: 'button', className: 'close', textContent: '×', title: label, onclick: () => closeConv(c) });
       close.setAttribute('aria-label', label);
       c.btn = h('button', { type: 'button', className: 'open', onclick: () => select(c.key) });
+      c.btn.dataset.conv = c.key;
       c.li = h('li', {}, c.btn, close);
     }
     c.btn.replaceChildren((c.kind === 'room' ? '#' : '@') + c.name);
@@ -386,9 +405,10 @@ function renderMembers(c) {
       memberEls.set(id, id === myId()
         ? h('li', { className: 'self', textContent: `${name} (you)` })
         : h('li', {}, h('button', {
-          type: 'button', className: 'quiet', textContent: name, title: `Send a direct message to ${name}`,
+          type: 'button', className: 'quiet', textContent: name, title: `Send a direct message or drop a file to ${name}`,
           onclick: () => select(dmConv(id, name).key),
         })));
+      if (id !== myId()) Object.assign(memberEls.get(id).dataset, { user: id, name });
     }
     return memberEls.get(id);
   }));
@@ -452,6 +472,7 @@ $('signout').addEventListener('click', () => {
   store(ID_KEY, null);
   // The room list stays saved: the next identity rejoins those rooms.
   for (const m of [convs, reqs, memberEls]) m.clear();
+  transfers.reset();
   roomsLoaded = false; current = null;
   showErr('notice');
   showLogin('');
@@ -487,11 +508,85 @@ $('older').addEventListener('click', () => {
   render();
 });
 
+// Scrolling to the top loads older messages, as the button does.
+$('log').addEventListener('scroll', () => {
+  if ($('log').scrollTop < 40 && !$('older').hidden && !$('older').disabled) $('older').click();
+}, { passive: true });
+
 $('composer').addEventListener('submit', (e) => { e.preventDefault(); sendText(); });
 $('text').addEventListener('keydown', (e) => {
   if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); sendText(); }
 });
 $('text').addEventListener('input', updateCount);
+
+// ---- files: live transfers ---------------------------------------------------
+const transfers = initTransfers({
+  send,
+  sendBinary: sendRaw,
+  me: () => identity?.user ?? null,
+  limits: () => limits,
+  rid,
+  conversation: (key, name, peer) => getConv(key, name, peer),
+  place(c, item, unread) {
+    addMessage(c, item);
+    if (unread && c.key !== current) c.unread++;
+  },
+  unplace(item) {
+    for (const c of convs.values()) removeMsg(c, item);
+  },
+  render: () => render(),
+  pickFile,
+});
+
+let picked = null; // where the file chosen in the file dialog goes
+function pickFile(then) {
+  picked = then;
+  $('file-input').value = '';
+  $('file-input').click();
+}
+$('file-input').addEventListener('change', () => {
+  const file = $('file-input').files?.[0];
+  if (file && picked) picked(file);
+  picked = null;
+});
+
+/** Offer a file to a conversation (the one on screen, or a room or person it was dropped on). */
+function sendFile(file, c = convs.get(current)) {
+  if (!c) return showErr('send-error', 'Join a room or open a conversation first, then send the file there.');
+  if (!welcomed) return showErr('send-error', 'Not connected right now: send the file once reconnected.');
+  if (c.kind === 'room' && !c.joined) return showErr('send-error', `Still joining #${c.name}; try again in a moment.`);
+  showErr('send-error');
+  if (c.key !== current) select(c.key);
+  transfers.offer(file, c.kind === 'room' ? { kind: 'room', name: c.name } : { kind: 'dm', peer: c.peer, name: c.name });
+  render('bottom');
+}
+$('file-pick').addEventListener('click', () => pickFile((f) => sendFile(f)));
+
+// Drop a file on the conversation, on a room in the list or on a person in the member list.
+function dropTarget(e) {
+  const member = e.target.closest?.('[data-user]');
+  if (member) return dmConv(member.dataset.user, member.dataset.name);
+  const room = e.target.closest?.('[data-conv]');
+  if (room) return convs.get(room.dataset.conv);
+  return e.target.closest?.('.chat') ? convs.get(current) : null;
+}
+document.addEventListener('dragover', (e) => {
+  if (!e.dataTransfer?.types?.includes('Files')) return;
+  e.preventDefault();
+  const ok = !!dropTarget(e);
+  e.dataTransfer.dropEffect = ok ? 'copy' : 'none';
+  document.querySelectorAll('.drop-here').forEach((x) => x.classList.remove('drop-here'));
+  if (ok) (e.target.closest('[data-user], [data-conv]') || e.target.closest('.chat'))?.classList.add('drop-here');
+});
+document.addEventListener('dragleave', (e) => { if (!e.relatedTarget) document.querySelectorAll('.drop-here').forEach((x) => x.classList.remove('drop-here')); });
+document.addEventListener('drop', (e) => {
+  if (!e.dataTransfer?.files?.length) return;
+  e.preventDefault();
+  document.querySelectorAll('.drop-here').forEach((x) => x.classList.remove('drop-here'));
+  const c = dropTarget(e);
+  if (!c) return;
+  for (const file of e.dataTransfer.files) sendFile(file, c);
+});
 
 initUploads({
   root: $('uploads'),

@@ -7,24 +7,47 @@ import { createInterface } from 'node:readline';
 
 const BIN = process.env.PEERLINK_BIN || new URL('../../target/debug/peerlink', import.meta.url).pathname;
 
+/**
+ * A node on a free loopback port with its own data directory. `restart()` kills it with
+ * SIGKILL (nothing is flushed or said goodbye) and starts it again on the same address and
+ * data, as an operator restarting a crashed node would.
+ */
 export async function startNode() {
   const dataDir = mkdtempSync(join(tmpdir(), 'peerlink-browser-'));
-  const child = spawn(BIN, ['serve'], {
-    env: { ...process.env, PEERLINK_BIND: '127.0.0.1:0', PEERLINK_DATA_DIR: dataDir, PEERLINK_ADMIN_TOKEN: 'browser-test-admin-token', RUST_LOG: 'warn' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the node did not start within 60 s')), 60_000);
-    child.once('exit', (code) => reject(new Error(`the node exited with ${code}`)));
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      const match = line.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
+  const node = { dataDir, url: null, child: null };
+  const launch = async (bind) => {
+    const child = spawn(BIN, ['serve'], {
+      env: { ...process.env, PEERLINK_BIND: bind, PEERLINK_DATA_DIR: dataDir, PEERLINK_ADMIN_TOKEN: 'browser-test-admin-token', RUST_LOG: 'warn' },
+      stdio: ['ignore', 'pipe', 'inherit'],
     });
-  });
-  return { url, stop: () => child.kill('SIGKILL') };
+    node.child = child;
+    node.url = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the node did not start within 60 s')), 60_000);
+      child.once('exit', (code) => reject(new Error(`the node exited with ${code}`)));
+      createInterface({ input: child.stdout }).on('line', (line) => {
+        const match = line.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+        if (match) {
+          clearTimeout(timer);
+          resolve(match[1]);
+        }
+      });
+    });
+  };
+  const kill = async () => {
+    const child = node.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await gone;
+  };
+  await launch('127.0.0.1:0');
+  node.stop = () => node.child?.kill('SIGKILL');
+  node.kill = kill;
+  node.restart = async () => {
+    await kill();
+    await launch(new URL(node.url).host);
+  };
+  return node;
 }
 
 /** Where screenshots go (tests/artifacts/), created on first use. */
@@ -44,9 +67,10 @@ export async function launchBrowser() {
  * A person in their own browser context, signed in on the chat page as `name`.
  * `onProblem` hears every console error or warning and page error.
  */
-export async function openChat(browser, url, name, { viewport = { width: 1100, height: 700 }, onProblem } = {}) {
-  const context = await browser.newContext({ viewport });
+export async function openChat(browser, url, name, { viewport = { width: 1100, height: 700 }, onProblem, beforeOpen } = {}) {
+  const context = await browser.newContext({ viewport, acceptDownloads: true });
   const page = await context.newPage();
+  await beforeOpen?.(page);
   if (onProblem) {
     page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') onProblem(`${name}: ${m.text()}`); });
     page.on('pageerror', (e) => onProblem(`${name}: ${e.message}`));

@@ -1,0 +1,220 @@
+// Live file transfers between two chat pages in headless Chromium, as people do them: pick a
+// file for a person, the other accepts, both watch the progress and end with the SHA-256
+// and a "verified" mark, and the file the receiver saves has the source's SHA-256. Then the
+// node is killed and restarted mid-transfer, and the sender reloads its page mid-transfer;
+// both times the transfer completes. Screenshots go to tests/artifacts/transfer-*.png.
+//
+// To stop a transfer at a known point, the receiver's WebSocket goes through Playwright's
+// WebSocket routing, which can hold back the receiver's `ack` frames past an offset: the
+// sender's window then fills and everything waits there, as with a slow receiver.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ARTIFACTS, launchBrowser, openChat, startNode } from './node.mjs';
+
+const MiB = 1024 * 1024;
+const ADMIN_TOKEN = 'browser-test-admin-token';
+let node;
+let browser;
+const files = mkdtempSync(join(tmpdir(), 'peerlink-files-'));
+const consoleProblems = [];
+let nodeDown = false; // while the node is down, the browser reports refused connections itself
+
+before(async () => {
+  node = await startNode();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  node?.stop();
+});
+
+function problem(text) {
+  // Chromium itself reports a WebSocket that cannot connect while the node is down; the
+  // page logs nothing. Every other console error or warning fails the test.
+  if (nodeDown && /WebSocket connection to 'ws:\/\/127\.0\.0\.1:\d+\/ws' failed/.test(text)) return;
+  consoleProblems.push(text);
+}
+
+function person(name, options = {}) {
+  return openChat(browser, node.url, name, { ...options, onProblem: problem });
+}
+
+const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
+
+function sourceFile(name, size) {
+  const path = join(files, name);
+  const data = randomBytes(size);
+  writeFileSync(path, data);
+  return { path, name, size, sha256: sha256(data) };
+}
+
+/**
+ * Route a page's WebSocket through the test: while `gate.hold` is set, the page's `ack`
+ * frames past `gate.offset` are dropped, and `gate.held` resolves with the first of them.
+ */
+function ackGate(offset) {
+  const gate = { hold: true, offset };
+  gate.held = new Promise((resolve) => { gate.release = resolve; });
+  gate.install = (page) => page.routeWebSocket(/\/ws$/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((message) => {
+      if (gate.hold && typeof message === 'string') {
+        const frame = JSON.parse(message);
+        if (frame.type === 'ack' && frame.offset > gate.offset) return gate.release(frame.offset);
+      }
+      server.send(message);
+    });
+  });
+  return gate;
+}
+
+/** In the sender's page: open the conversation with `to` and pick `file` to send there. */
+async function offerFile(page, to, file) {
+  await page.getByRole('complementary').getByRole('button', { name: to, exact: true }).click();
+  await page.getByRole('heading', { name: `Direct messages with ${to}` }).waitFor();
+  const [chooser] = await Promise.all([
+    page.waitForEvent('filechooser'),
+    page.getByRole('button', { name: 'Send a file…' }).click(),
+  ]);
+  await chooser.setFiles(file.path);
+}
+
+/** In the receiver's page: open the conversation the offer came in and accept it. */
+async function acceptFile(page, from, file) {
+  await page.getByRole('navigation').getByRole('button', { name: new RegExp(`^@${from}`) }).click();
+  const card = transferCard(page, file);
+  await card.getByText(`${from} offers this file.`).waitFor();
+  await card.getByRole('button', { name: `Accept ${file.name}` }).click();
+  return card;
+}
+
+const transferCard = (page, file) => page.locator('.transfer').filter({ hasText: `File: ${file.name}` });
+
+/** Waits for the "verified" mark with the source's digest on a card. */
+async function verified(card, file) {
+  await card.getByText('✓ verified').waitFor({ timeout: 60_000 });
+  assert.match(await card.innerText(), new RegExp(`SHA-256 ${file.sha256}`));
+}
+
+/** Saves the received file through the card's Save link; returns the saved bytes' digest. */
+async function saveAndDigest(page, card, file) {
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    card.getByRole('link', { name: `Save ${file.name}` }).click(),
+  ]);
+  assert.equal(download.suggestedFilename(), file.name);
+  const saved = join(files, `saved-${Date.now()}-${file.name}`);
+  await download.saveAs(saved);
+  return sha256(readFileSync(saved));
+}
+
+test('a 20 MiB file goes from alice to bob and bob saves the same bytes', async () => {
+  const file = sourceFile('report-20MiB.bin', 20 * MiB);
+  const alice = await person('alice');
+  const bob = await person('bob', { viewport: { width: 390, height: 800 } });
+  await alice.getByRole('complementary').getByRole('button', { name: 'bob', exact: true }).waitFor();
+
+  await offerFile(alice, 'bob', file);
+  const sent = transferCard(alice, file);
+  await sent.getByText('Waiting for bob to accept').waitFor();
+  await alice.screenshot({ path: ARTIFACTS + 'transfer-1-offered.png' });
+
+  // Bob sees who offers what, and how big it is, before he accepts.
+  await bob.getByRole('navigation').getByRole('button', { name: /^@alice.*1 unread/ }).waitFor();
+  const card = transferCard(bob, file);
+  await bob.getByRole('navigation').getByRole('button', { name: /^@alice/ }).click();
+  assert.match(await card.innerText(), /File: report-20MiB\.bin\s+20 MiB\s+from alice/);
+  await bob.screenshot({ path: ARTIFACTS + 'transfer-2-offer-phone.png' });
+  await acceptFile(bob, 'alice', file);
+
+  await verified(sent, file);
+  await verified(card, file);
+  assert.match(await sent.innerText(), /Complete: 20 MiB sent to bob/);
+  await alice.screenshot({ path: ARTIFACTS + 'transfer-3-sent.png' });
+  await bob.screenshot({ path: ARTIFACTS + 'transfer-4-received-phone.png' });
+  assert.equal(await saveAndDigest(bob, card, file), file.sha256);
+  assert.deepEqual(consoleProblems, [], 'the pages logged errors or warnings');
+});
+
+test('the node is killed and restarted mid-transfer, and the transfer completes', async () => {
+  const file = sourceFile('backup-20MiB.bin', 20 * MiB);
+  const gate = ackGate(8 * MiB);
+  const carol = await person('carol');
+  const dave = await person('dave', { beforeOpen: gate.install });
+  await carol.getByRole('complementary').getByRole('button', { name: 'dave', exact: true }).waitFor();
+  await offerFile(carol, 'dave', file);
+  const sent = transferCard(carol, file);
+  const card = await acceptFile(dave, 'carol', file);
+
+  // Dave's acks stop at 8 MiB: the node has stored that offset before carol hears of it.
+  await gate.held;
+  await sent.getByText(/^8\.0 MiB of 20 MiB/).waitFor();
+  await carol.screenshot({ path: ARTIFACTS + 'transfer-5-stalled.png' });
+
+  // The operator sees the transfer in the admin console.
+  const admin = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+  admin.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') problem(`admin: ${m.text()}`); });
+  await admin.goto(node.url + '/admin');
+  await admin.locator('#token-input').fill(ADMIN_TOKEN);
+  await admin.keyboard.press('Enter');
+  const row = admin.locator('#transfers tr').filter({ hasText: file.name });
+  await row.getByText('8.0 MiB / 20 MiB').waitFor();
+  assert.match(await row.innerText(), /carol\s+dave\s+backup-20MiB\.bin\s+20 MiB/);
+  await admin.screenshot({ path: ARTIFACTS + 'transfer-6-admin.png', fullPage: true });
+  await admin.context().close();
+
+  nodeDown = true;
+  gate.hold = false;
+  await node.restart();
+  await carol.getByText('connected', { exact: true }).waitFor();
+  await dave.getByText('connected', { exact: true }).waitFor();
+  nodeDown = false;
+
+  await verified(sent, file);
+  await verified(card, file);
+  await carol.screenshot({ path: ARTIFACTS + 'transfer-7-after-restart.png' });
+  assert.equal(await saveAndDigest(dave, card, file), file.sha256);
+  assert.deepEqual(consoleProblems, [], 'the pages logged errors or warnings');
+});
+
+test('the sender reloads mid-transfer, picks the file again and the transfer completes', async () => {
+  const file = sourceFile('photos-12MiB.tar', 12 * MiB);
+  const gate = ackGate(4 * MiB);
+  const erin = await person('erin');
+  const frank = await person('frank', { beforeOpen: gate.install });
+  await erin.getByRole('complementary').getByRole('button', { name: 'frank', exact: true }).waitFor();
+  await offerFile(erin, 'frank', file);
+  const card = await acceptFile(frank, 'erin', file);
+  await gate.held;
+  await transferCard(erin, file).getByText(/^4\.0 MiB of 12 MiB/).waitFor();
+
+  await erin.reload();
+  await erin.getByText('connected', { exact: true }).waitFor();
+  gate.hold = false;
+  await erin.getByRole('navigation').getByRole('button', { name: /^@frank/ }).click();
+  const sent = transferCard(erin, file);
+  await sent.getByText(/Pick photos-12MiB\.tar again to resume from 4\.0 MiB/).waitFor();
+  await erin.screenshot({ path: ARTIFACTS + 'transfer-8-pick-again.png' });
+
+  // The wrong file is refused with a reason; the right one resumes the transfer.
+  const other = sourceFile('other.bin', 1000);
+  const pick = async (f) => {
+    const [chooser] = await Promise.all([
+      erin.waitForEvent('filechooser'),
+      sent.getByRole('button', { name: `Pick ${file.name} again…` }).click(),
+    ]);
+    await chooser.setFiles(f.path);
+  };
+  await pick(other);
+  await sent.getByText(/That is not the same file/).waitFor();
+  await pick(file);
+  await verified(sent, file);
+  await verified(card, file);
+  assert.equal(await saveAndDigest(frank, card, file), file.sha256);
+  assert.deepEqual(consoleProblems, [], 'the pages logged errors or warnings');
+});
