@@ -220,7 +220,11 @@ export function initTransfers(app) {
       peer: target.kind === 'room' ? null : { id: target.peer, name: target.name },
     });
     show(t);
-    if (file.size > max) return update(t, { state: 'failed', error: `${t.name} is ${bytes(file.size)}: too large, the limit is ${bytes(max)}. Upload it and share a link instead if the node allows larger uploads.` });
+    if (file.size > max) {
+      const exact = bytes(file.size) === bytes(max); // 1.0 MiB against 1.0 MiB says nothing
+      const size = (n) => (exact ? `${n.toLocaleString('en')} bytes` : bytes(n));
+      return update(t, { state: 'failed', error: `${t.name} is ${size(file.size)}: too large, the limit on this node is ${size(max)}. Compress or split it.` });
+    }
     if (!t.name.trim() || [...t.name].length > 255) return update(t, { state: 'failed', error: 'The file name must be 1–255 characters.' });
     const id = 't-' + app.rid();
     requests.set(id, t);

@@ -10,14 +10,14 @@ const BIN = process.env.PEERLINK_BIN || new URL('../../target/debug/peerlink', i
 /**
  * A node on a free loopback port with its own data directory. `restart()` kills it with
  * SIGKILL (nothing is flushed or said goodbye) and starts it again on the same address and
- * data, as an operator restarting a crashed node would.
+ * data, as an operator restarting a crashed node would. `env` adds settings (PEERLINK_*).
  */
-export async function startNode() {
+export async function startNode({ env = {} } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'peerlink-browser-'));
   const node = { dataDir, url: null, child: null };
   const launch = async (bind) => {
     const child = spawn(BIN, ['serve'], {
-      env: { ...process.env, PEERLINK_BIND: bind, PEERLINK_DATA_DIR: dataDir, PEERLINK_ADMIN_TOKEN: 'browser-test-admin-token', RUST_LOG: 'warn' },
+      env: { ...process.env, PEERLINK_BIND: bind, PEERLINK_DATA_DIR: dataDir, PEERLINK_ADMIN_TOKEN: 'browser-test-admin-token', RUST_LOG: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     node.child = child;

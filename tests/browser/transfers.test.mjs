@@ -218,3 +218,64 @@ test('the sender reloads mid-transfer, picks the file again and the transfer com
   assert.equal(await saveAndDigest(frank, card, file), file.sha256);
   assert.deepEqual(consoleProblems, [], 'the pages logged errors or warnings');
 });
+
+/** Drops a file made in the page (`size` random bytes) on `selector`; returns its SHA-256. */
+async function dropFile(page, selector, name, size) {
+  const dataTransfer = await page.evaluateHandle(async ({ name, size }) => {
+    const bytes = new Uint8Array(size);
+    for (let at = 0; at < size; at += 65536) crypto.getRandomValues(bytes.subarray(at, at + 65536));
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+    window.droppedSha256 = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([bytes], name, { type: 'application/octet-stream' }));
+    return transfer;
+  }, { name, size });
+  await page.dispatchEvent(selector, 'dragover', { dataTransfer });
+  await page.dispatchEvent(selector, 'drop', { dataTransfer });
+  return page.evaluate(() => window.droppedSha256);
+}
+
+test('a file dropped on a room reaches its members; a person offline is named on the card', async () => {
+  const gina = await person('gina');
+  const hugo = await person('hugo');
+  await gina.getByRole('complementary').getByRole('button', { name: 'hugo', exact: true }).waitFor();
+  const file = { name: 'minutes.pdf', size: 3 * MiB + 17 };
+  file.sha256 = await dropFile(gina, '[data-conv="#lobby"]', file.name, file.size);
+  const sent = transferCard(gina, file);
+  await sent.getByText('Waiting for someone in #lobby to accept').waitFor();
+
+  const card = transferCard(hugo, file);
+  await card.getByText('gina offers this file in #lobby.').waitFor();
+  await card.getByRole('button', { name: `Accept ${file.name}` }).click();
+  await verified(sent, file);
+  await verified(card, file);
+  assert.equal(await saveAndDigest(hugo, card, file), file.sha256);
+
+  // Hugo goes away; a file for him is refused with his name and what to do.
+  await gina.getByRole('complementary').getByRole('button', { name: 'hugo', exact: true }).click();
+  await gina.getByRole('navigation').getByRole('button', { name: /^#lobby/ }).click();
+  await hugo.context().close();
+  await gina.getByText('hugo went offline').waitFor();
+  await gina.getByRole('navigation').getByRole('button', { name: /^@hugo/ }).click();
+  const late = { name: 'late.txt', size: 10 };
+  await dropFile(gina, '.chat', late.name, late.size);
+  await transferCard(gina, late).getByText('hugo is offline: offer the file when they are online.').waitFor();
+  await gina.screenshot({ path: ARTIFACTS + 'transfer-9-offline.png' });
+  assert.deepEqual(consoleProblems, [], 'the pages logged errors or warnings');
+});
+
+test('a file over the node\'s size limit is refused on the card before anything is sent', async () => {
+  const small = await startNode({ env: { PEERLINK_MAX_FILE_SIZE: String(MiB) } });
+  try {
+    const ivy = await openChat(browser, small.url, 'ivy', { onProblem: problem });
+    await openChat(browser, small.url, 'jack', { onProblem: problem });
+    await ivy.getByRole('complementary').getByRole('button', { name: 'jack', exact: true }).waitFor();
+    const big = { name: 'video.mp4', size: MiB + 1 };
+    await dropFile(ivy, '[data-user]', big.name, big.size);
+    await transferCard(ivy, big).getByText('video.mp4 is 1,048,577 bytes: too large, the limit on this node is 1,048,576 bytes. Compress or split it.').waitFor();
+    await ivy.screenshot({ path: ARTIFACTS + 'transfer-10-too-large.png' });
+  } finally {
+    small.stop();
+  }
+  assert.deepEqual(consoleProblems, [], 'the pages logged errors or warnings');
+});
