@@ -250,8 +250,11 @@ function onHistory(m) {
 }
 
 function errText(m) {
-  const t = m.message || m.code || 'error';
-  return m.retry_after_ms > 0 ? `${t} (try again in ${(m.retry_after_ms / 1000).toFixed(1)} s)` : t;
+  if (m.code === 'rate_limited') {
+    const wait = m.retry_after_ms >= 1000 ? `${Math.ceil(m.retry_after_ms / 1000)} s` : 'a second';
+    return `Sending too fast: wait ${wait}, then send it again.`;
+  }
+  return m.message || m.code || 'error';
 }
 const showErr = (id, text) => { $(id).textContent = text || ''; };
 
@@ -309,15 +312,29 @@ function sendText() {
   const n = [...text].length;
   if (n > maxChars) return showErr('send-error', `Too long: ${n} characters, the limit is ${maxChars}.`);
   if (!welcomed) return showErr('send-error', 'Not connected right now; your message is kept here, send it once reconnected.');
+  say(c, text);
+  $('text').value = '';
+  updateCount();
+}
+
+function say(c, text) {
   const id = rid();
   const msg = { pending: true, own: true, from: identity.user, text, at: new Date().toISOString() };
   c.messages.push(msg);
   reqs.set(id, { kind: 'say', conv: c, msg });
   send(c.kind === 'room' ? { type: 'say', id, room: c.name, text } : { type: 'say', id, to: c.peer, text });
-  $('text').value = '';
-  updateCount();
   showErr('send-error');
   render('bottom');
+}
+
+/** "Send again" on a message that failed: it goes to the end of the conversation, anew. */
+function resend(msg) {
+  if (!welcomed) return showErr('send-error', 'Not connected right now: send it again once reconnected.');
+  for (const c of convs.values()) {
+    if (!c.messages.includes(msg)) continue;
+    removeMsg(c, msg);
+    say(c, msg.text);
+  }
 }
 
 /**
@@ -361,11 +378,15 @@ function msgEl(m) {
     const time = h('time', { dateTime: m.at || '' });
     if (!isNaN(d)) Object.assign(time, { textContent: `${pad(d.getHours())}:${pad(d.getMinutes())}`, title: d.toLocaleString() });
     m.state = h('span', { className: 'state' });
-    m.el = h('li', {}, h('div', { className: 'meta' }, h('strong', { textContent: m.from.name ?? '?' }), time, m.state),
+    if (m.own && !m.file && m.text) {
+      m.retry = h('button', { type: 'button', className: 'quiet retry', textContent: 'Send again', onclick: () => resend(m) });
+    }
+    m.el = h('li', {}, h('div', { className: 'meta' }, h('strong', { textContent: m.from.name ?? '?' }), time, m.state, m.retry),
       m.text ? h('p', { textContent: m.text }) : null, m.file ? fileEl(m.file) : null);
   }
   m.el.className = 'msg' + (m.own ? ' own' : '') + (m.pending ? ' pending' : '') + (m.failed ? ' failed' : '');
   m.state.textContent = m.pending ? 'sending…' : m.failed ? `failed: ${m.failed}` : '';
+  if (m.retry) m.retry.hidden = !m.failed;
   return m.el;
 }
 
