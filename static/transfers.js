@@ -7,6 +7,7 @@
 // do that, the page says so and keeps the file in memory. Each transfer is a card in its
 // conversation; the cards' words are the errors a person can act on.
 import { h, load, store, bytes, timeLeft, Meter } from './util.js';
+import { Sha256 } from './sha256.js';
 
 const HEADER = 24; // 16-byte transfer id + 8-byte offset, then the data
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -31,6 +32,13 @@ function startWorker() {
     if (data.op === 'error') w?.reject(new Error(data.message));
     else w?.resolve(data);
   };
+  // A browser without module workers fails to load it: go on without the worker.
+  worker.onerror = (e) => {
+    e.preventDefault();
+    worker = null;
+    for (const w of waiting.values()) w.reject(new Error('the file worker could not start'));
+    waiting.clear();
+  };
   return call('probe', {}).then((r) => r.disk, () => false);
 }
 
@@ -41,6 +49,20 @@ function call(op, args, transfer = []) {
     waiting.set(seq, { resolve, reject });
     worker.postMessage({ ...args, op, seq }, transfer);
   });
+}
+
+/** Without the worker: hash on the page, a piece at a time, letting the page breathe. */
+async function hashHere(blob, size, progress) {
+  const sha = new Sha256();
+  for (let at = 0; at < size;) {
+    const piece = await blob.slice(at, at + 4 * 1024 * 1024).arrayBuffer();
+    if (!piece.byteLength) throw new Error(`the file ends at ${at} bytes, expected ${size}`);
+    sha.update(piece);
+    at += piece.byteLength;
+    progress(at);
+    await new Promise((resolve) => setTimeout(resolve));
+  }
+  return sha.hex();
 }
 
 async function savedFile(id) {
@@ -162,6 +184,7 @@ export function initTransfers(app) {
   function draw(t) {
     const e = t.item.el;
     e.dataset.state = t.state;
+    e.dataset.verified = String(t.verified);
     const direction = t.role === 'send' ? `to ${t.room ? '#' + t.room : t.peer?.name}` : `from ${t.peer?.name}`;
     const title = h('div', { className: 'meta' }, h('strong', {}, `File: ${t.name}`), h('span', {}, bytes(t.size)), h('span', {}, direction));
     const done = t.role === 'send' ? t.acked : t.written;
@@ -360,12 +383,12 @@ export function initTransfers(app) {
   // ---- the end: digest check --------------------------------------------------------
   async function verify(t, sha256) {
     update(t, { state: 'verifying', sha256, hashed: 0, error: '' });
-    hashProgress.set(t.id, (done) => { t.hashed = done; tick(t); });
+    const progress = (done) => { t.hashed = done; tick(t); };
+    hashProgress.set(t.id, progress);
     try {
-      let mine;
-      if (t.role === 'send') mine = (await call('hash', { id: t.id, blob: t.file, size: t.size })).sha256;
-      else if (t.disk) mine = (await call('hash', { id: t.id, size: t.size })).sha256;
-      else mine = (await call('hash', { id: t.id, blob: new Blob(t.parts), size: t.size })).sha256;
+      const blob = t.role === 'send' ? t.file : t.disk ? null : new Blob(t.parts);
+      const mine = !worker ? await hashHere(blob, t.size, progress)
+        : (await call('hash', blob ? { id: t.id, blob, size: t.size } : { id: t.id, size: t.size })).sha256;
       const ok = mine === sha256;
       update(t, {
         state: 'done', verified: ok,

@@ -73,6 +73,14 @@ function ackGate(offset) {
   return gate;
 }
 
+/** Two people in the lobby, each in their own browser; resolves once the first sees the second. */
+async function twoPeople(sender, receiver, receiverOptions = {}) {
+  const first = await person(sender);
+  const second = await person(receiver, receiverOptions);
+  await first.getByRole('complementary').getByRole('button', { name: receiver, exact: true }).waitFor();
+  return [first, second];
+}
+
 /** In the sender's page: open the conversation with `to` and pick `file` to send there. */
 async function offerFile(page, to, file) {
   await page.getByRole('complementary').getByRole('button', { name: to, exact: true }).click();
@@ -115,9 +123,7 @@ async function saveAndDigest(page, card, file) {
 
 test('a 20 MiB file goes from alice to bob and bob saves the same bytes', async () => {
   const file = sourceFile('report-20MiB.bin', 20 * MiB);
-  const alice = await person('alice');
-  const bob = await person('bob', { viewport: { width: 390, height: 800 } });
-  await alice.getByRole('complementary').getByRole('button', { name: 'bob', exact: true }).waitFor();
+  const [alice, bob] = await twoPeople('alice', 'bob', { viewport: { width: 390, height: 800 } });
 
   await offerFile(alice, 'bob', file);
   const sent = transferCard(alice, file);
@@ -144,9 +150,7 @@ test('a 20 MiB file goes from alice to bob and bob saves the same bytes', async 
 test('the node is killed and restarted mid-transfer, and the transfer completes', async () => {
   const file = sourceFile('backup-20MiB.bin', 20 * MiB);
   const gate = ackGate(8 * MiB);
-  const carol = await person('carol');
-  const dave = await person('dave', { beforeOpen: gate.install });
-  await carol.getByRole('complementary').getByRole('button', { name: 'dave', exact: true }).waitFor();
+  const [carol, dave] = await twoPeople('carol', 'dave', { beforeOpen: gate.install });
   await offerFile(carol, 'dave', file);
   const sent = transferCard(carol, file);
   const card = await acceptFile(dave, 'carol', file);
@@ -185,9 +189,7 @@ test('the node is killed and restarted mid-transfer, and the transfer completes'
 test('the sender reloads mid-transfer, picks the file again and the transfer completes', async () => {
   const file = sourceFile('photos-12MiB.tar', 12 * MiB);
   const gate = ackGate(4 * MiB);
-  const erin = await person('erin');
-  const frank = await person('frank', { beforeOpen: gate.install });
-  await erin.getByRole('complementary').getByRole('button', { name: 'frank', exact: true }).waitFor();
+  const [erin, frank] = await twoPeople('erin', 'frank', { beforeOpen: gate.install });
   await offerFile(erin, 'frank', file);
   const card = await acceptFile(frank, 'erin', file);
   await gate.held;
@@ -236,9 +238,7 @@ async function dropFile(page, selector, name, size) {
 }
 
 test('a file dropped on a room reaches its members; a person offline is named on the card', async () => {
-  const gina = await person('gina');
-  const hugo = await person('hugo');
-  await gina.getByRole('complementary').getByRole('button', { name: 'hugo', exact: true }).waitFor();
+  const [gina, hugo] = await twoPeople('gina', 'hugo');
   const file = { name: 'minutes.pdf', size: 3 * MiB + 17 };
   file.sha256 = await dropFile(gina, '[data-conv="#lobby"]', file.name, file.size);
   const sent = transferCard(gina, file);
@@ -266,16 +266,83 @@ test('a file dropped on a room reaches its members; a person offline is named on
 
 test('a file over the node\'s size limit is refused on the card before anything is sent', async () => {
   const small = await startNode({ env: { PEERLINK_MAX_FILE_SIZE: String(MiB) } });
+  const pages = [];
   try {
     const ivy = await openChat(browser, small.url, 'ivy', { onProblem: problem });
-    await openChat(browser, small.url, 'jack', { onProblem: problem });
+    pages.push(ivy, await openChat(browser, small.url, 'jack', { onProblem: problem }));
     await ivy.getByRole('complementary').getByRole('button', { name: 'jack', exact: true }).waitFor();
     const big = { name: 'video.mp4', size: MiB + 1 };
     await dropFile(ivy, '[data-user]', big.name, big.size);
     await transferCard(ivy, big).getByText('video.mp4 is 1,048,577 bytes: too large, the limit on this node is 1,048,576 bytes. Compress or split it.').waitFor();
     await ivy.screenshot({ path: ARTIFACTS + 'transfer-10-too-large.png' });
   } finally {
+    for (const page of pages) await page.context().close(); // before their node goes away
     small.stop();
   }
+  assert.deepEqual(consoleProblems, [], 'the pages logged errors or warnings');
+});
+
+test('the receiver reloads mid-transfer and the transfer goes on from its stored part', async () => {
+  const file = sourceFile('dataset-16MiB.csv', 16 * MiB);
+  const gate = ackGate(4 * MiB);
+  const [kate, liam] = await twoPeople('kate', 'liam', { beforeOpen: gate.install });
+  await offerFile(kate, 'liam', file);
+  await acceptFile(liam, 'kate', file);
+  await gate.held;
+  const sent = transferCard(kate, file);
+  await sent.getByText(/^4\.0 MiB of 16 MiB/).waitFor();
+
+  gate.hold = false;
+  await liam.reload();
+  await liam.getByText('connected', { exact: true }).waitFor();
+  await liam.getByRole('navigation').getByRole('button', { name: /^@kate/ }).click();
+  const card = transferCard(liam, file);
+  await verified(sent, file);
+  await verified(card, file);
+  assert.equal(await saveAndDigest(liam, card, file), file.sha256);
+  assert.deepEqual(consoleProblems, [], 'the pages logged errors or warnings');
+});
+
+test('a browser that cannot write to disk says so, keeps the file in memory and still checks it', async () => {
+  const file = sourceFile('small-5MiB.bin', 5 * MiB);
+  // No workers in noah's page: no origin-private file system writes from it.
+  const [mona, noah] = await twoPeople('mona', 'noah', { beforeOpen: (page) => page.addInitScript(() => { delete window.Worker; }) });
+  await offerFile(mona, 'noah', file);
+  await noah.getByRole('navigation').getByRole('button', { name: /^@mona/ }).click();
+  const card = transferCard(noah, file);
+  await card.getByText('This browser cannot write the file to disk while it arrives: it is kept in memory until you save it.').waitFor();
+  await noah.screenshot({ path: ARTIFACTS + 'transfer-11-memory-only.png' });
+  await card.getByRole('button', { name: `Accept ${file.name}` }).click();
+  await verified(transferCard(mona, file), file);
+  await verified(card, file);
+  assert.equal(await saveAndDigest(noah, card, file), file.sha256);
+  assert.deepEqual(consoleProblems, [], 'the pages logged errors or warnings');
+});
+
+test('a file damaged on its way to the receiver is flagged, not marked verified', async () => {
+  const file = sourceFile('ledger-2MiB.db', 2 * MiB);
+  // Between the node and pete's page one bit of the first data frame is flipped.
+  let flipped = false;
+  const [olga, pete] = await twoPeople('olga', 'pete', {
+    beforeOpen: (page) => page.routeWebSocket(/\/ws$/, (ws) => {
+      const server = ws.connectToServer();
+      server.onMessage((message) => {
+        if (!flipped && typeof message !== 'string' && message.length > 100) {
+          message = Buffer.from(message);
+          message[100] ^= 1;
+          flipped = true;
+        }
+        ws.send(message);
+      });
+    }),
+  });
+  await offerFile(olga, 'pete', file);
+  const card = await acceptFile(pete, 'olga', file);
+  await verified(transferCard(olga, file), file); // the node relayed (and hashed) the right bytes
+  await card.getByText('✗ checksum mismatch').waitFor();
+  await card.getByText(/Checksum mismatch: the file in this browser has SHA-256 [0-9a-f]{64}\. Do not trust this copy; ask for the file again\./).waitFor();
+  assert.equal(await card.getByText('✓ verified').count(), 0);
+  assert.ok(flipped);
+  await pete.screenshot({ path: ARTIFACTS + 'transfer-12-mismatch.png' });
   assert.deepEqual(consoleProblems, [], 'the pages logged errors or warnings');
 });
