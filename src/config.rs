@@ -81,6 +81,10 @@ pub struct ServeArgs {
     /// Offers one user may make per minute.
     #[arg(long, env = "PEERLINK_OFFERS_PER_MINUTE", default_value = "20")]
     pub offers_per_minute: String,
+    /// New identities one client address may create per minute (and at once). Behind a
+    /// reverse proxy every client has the proxy's address: raise it there.
+    #[arg(long, env = "PEERLINK_SIGNUPS_PER_MINUTE", default_value = "60")]
+    pub signups_per_minute: String,
 }
 
 /// A setting that stops the start.
@@ -275,6 +279,12 @@ impl ServeArgs {
                 &self.offers_per_minute,
                 1,
                 100_000,
+            )?,
+            signups_per_minute: number(
+                "PEERLINK_SIGNUPS_PER_MINUTE",
+                &self.signups_per_minute,
+                1,
+                1_000_000,
             )?,
             ..defaults
         };

@@ -66,6 +66,10 @@ fn bad_settings_are_named() {
         "PEERLINK_SQLITE_SYNC"
     );
     assert_eq!(setting_of(&["--node-id", "has space"]), "PEERLINK_NODE_ID");
+    assert_eq!(
+        setting_of(&["--signups-per-minute", "0"]),
+        "PEERLINK_SIGNUPS_PER_MINUTE"
+    );
 }
 
 #[test]

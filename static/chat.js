@@ -259,7 +259,7 @@ function errText(m) {
 const showErr = (id, text) => { $(id).textContent = text || ''; };
 
 function onError(m) {
-  const text = errText(m);
+  const text = welcomed ? errText(m) : m.message || m.code || 'error'; // a refused hello says why itself
   if (!welcomed) { // our hello was refused
     if (identity && m.code !== 'unauthorized') { showErr('notice', text); ws?.close(); return; } // retry later
     const expired = !!identity;

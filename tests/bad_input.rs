@@ -15,6 +15,7 @@ on_both_backends!(
     malformed_frames_keep_the_connection,
     invalid_rooms_and_texts_are_refused,
     a_flood_is_rate_limited_with_a_retry_hint,
+    new_names_from_one_address_are_limited,
     a_frame_over_the_limit_closes_with_1009,
     foreign_origins_are_refused,
     bad_tokens_are_refused,
@@ -173,6 +174,62 @@ async fn a_flood_is_rate_limited_with_a_retry_hint(backend: Backend) {
         phone_limited >= 1,
         "another session of the same user had a fresh budget"
     );
+}
+
+async fn new_names_from_one_address_are_limited(backend: Backend) {
+    let settings = [("PEERLINK_SIGNUPS_PER_MINUTE", "3")];
+    let node = Node::start_with(NodeData::fresh(backend), &settings).await;
+    let alice = Client::new_user(&node, "alice").await;
+    Client::new_user(&node, "bob").await;
+    let (status, _) = node
+        .post_json("/api/sessions", json!({"name": "carol"}))
+        .await;
+    assert_eq!(status, 201, "the third name of the minute is still allowed");
+
+    // The fourth name, over the WebSocket: refused with a hint, the connection stays open.
+    let mut dave = Client::connect(&node).await;
+    let reply = dave.request(json!({"type": "hello", "name": "dave"})).await;
+    assert_eq!(reply["code"], "rate_limited", "{reply}");
+    let retry = reply["retry_after_ms"].as_u64().expect("retry_after_ms");
+    assert!(
+        retry > 0 && retry <= 20_000,
+        "one name comes back every 20 s: {reply}"
+    );
+    assert!(
+        reply["message"].as_str().unwrap().contains("new names"),
+        "{reply}"
+    );
+    assert_eq!(
+        dave.request(json!({"type": "hello", "name": "dave"})).await["code"],
+        "rate_limited"
+    );
+
+    // And over HTTP: 429 with Retry-After.
+    let url = node.url("/api/sessions");
+    let (status, retry_after, body) = tokio::task::spawn_blocking(move || {
+        match ureq::post(&url)
+            .set("Content-Type", "application/json")
+            .send_string(r#"{"name":"erin"}"#)
+        {
+            Err(ureq::Error::Status(status, response)) => (
+                status,
+                response.header("Retry-After").map(str::to_owned),
+                response.into_string().unwrap(),
+            ),
+            other => panic!("expected an error status, got {other:?}"),
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 429);
+    let wait: u64 = retry_after.expect("Retry-After").parse().unwrap();
+    assert!((1..=20).contains(&wait), "Retry-After {wait}");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["error"], "rate_limited");
+
+    // Coming back with a token is not a new name: never limited.
+    let again = Client::returning(&node, &alice.token).await;
+    assert_eq!(again.user_id, alice.user_id);
 }
 
 async fn a_frame_over_the_limit_closes_with_1009(backend: Backend) {

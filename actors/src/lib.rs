@@ -57,6 +57,8 @@ pub struct NodeContext {
     pub limits: limits::Limits,
     /// Per-user frame budget, shared by all sessions of a user on this node.
     pub rate: limits::UserRateLimiter,
+    /// New identities per client address, so one client cannot fill the database with names.
+    pub signups: limits::SignupLimiter,
     /// Transfers in progress, per user and in all, and recent offers.
     pub transfers: transfer::book::TransferBook,
     /// Hashes every relayed byte, off the network threads.

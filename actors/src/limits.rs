@@ -1,10 +1,13 @@
 //! Limits on sizes, rates and time, and the token bucket that enforces rates.
 //!
 //! Every number a client can push against lives in [`Limits`], validated by the node at
-//! start. The per-user rate limit is shared by all of a user's sessions on this node.
+//! start. The per-user rate limit is shared by all of a user's sessions on this node; the
+//! limit on new identities is per client address.
 
 use crate::protocol::UserId;
 use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -49,6 +52,9 @@ pub struct Limits {
     pub transfers_per_node: usize,
     /// Offers one user may make per minute.
     pub offers_per_minute: usize,
+    /// New identities (`hello` with a name, `POST /api/sessions`) one client address may
+    /// create per minute, and at once: names cost a database row each, forever.
+    pub signups_per_minute: usize,
 }
 
 impl Default for Limits {
@@ -74,6 +80,7 @@ impl Default for Limits {
             transfers_per_user: 5,
             transfers_per_node: 1000,
             offers_per_minute: 20,
+            signups_per_minute: 60,
         }
     }
 }
@@ -108,25 +115,31 @@ impl TokenBucket {
     }
 }
 
-/// Per-user buckets shared by every session of the node.
+/// One token bucket per key (a user, a client address), shared by the whole node.
 #[derive(Debug)]
-pub struct UserRateLimiter {
+pub struct RateLimiter<K> {
     rate: f64,
     burst: f64,
-    buckets: Mutex<HashMap<UserId, TokenBucket>>,
+    buckets: Mutex<HashMap<K, TokenBucket>>,
 }
 
-impl UserRateLimiter {
+/// Frames per user, over all of the user's sessions.
+pub type UserRateLimiter = RateLimiter<UserId>;
+
+/// New identities per client address.
+pub type SignupLimiter = RateLimiter<IpAddr>;
+
+impl<K: Hash + Eq> RateLimiter<K> {
     pub fn new(rate: f64, burst: f64) -> Self {
-        UserRateLimiter {
+        RateLimiter {
             rate,
             burst,
             buckets: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Charges one frame to `user`; `Err` carries the wait until the next would pass.
-    pub fn check(&self, user: UserId, now: Instant) -> Result<(), Duration> {
+    /// Charges one unit to `key`; `Err` carries the wait until the next would pass.
+    pub fn check(&self, key: K, now: Instant) -> Result<(), Duration> {
         let mut buckets = self
             .buckets
             .lock()
@@ -137,7 +150,7 @@ impl UserRateLimiter {
             buckets.retain(|_, b| now.saturating_duration_since(b.last) < idle);
         }
         buckets
-            .entry(user)
+            .entry(key)
             .or_insert_with(|| TokenBucket::full(self.burst, now))
             .take(self.rate, self.burst, now)
     }

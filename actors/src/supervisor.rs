@@ -5,7 +5,7 @@
 //! within a minute (100 ms up to 10 s), so a room that crashes on every start cannot spin
 //! the node.
 
-use crate::limits::{Limits, UserRateLimiter};
+use crate::limits::{Limits, SignupLimiter, UserRateLimiter};
 use crate::local_registry::LocalRegistry;
 use crate::metrics::METRICS;
 use crate::protocol::RoomName;
@@ -74,6 +74,10 @@ impl NodeSupervisor {
             registry: registry.clone(),
             store: config.store,
             rate: UserRateLimiter::new(config.limits.rate_per_sec, config.limits.rate_burst),
+            signups: SignupLimiter::new(
+                config.limits.signups_per_minute as f64 / 60.0,
+                config.limits.signups_per_minute as f64,
+            ),
             transfers,
             hasher,
             limits: config.limits,

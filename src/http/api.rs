@@ -3,8 +3,10 @@
 use super::{ApiError, AppState};
 use actix_web::{web, HttpRequest, HttpResponse};
 use peerlink_actors::protocol::values::validate_user_name;
+use peerlink_actors::protocol::ProtocolError;
 use serde::Deserialize;
 use std::collections::HashMap;
+use std::time::Instant;
 
 #[derive(Deserialize)]
 pub struct NewSession {
@@ -14,10 +16,18 @@ pub struct NewSession {
 /// `POST /api/sessions {"name":"alice"}` → `{"user":{…},"token":"…"}`: a new identity for an
 /// HTTP client, the same as a WebSocket `hello` with a name.
 pub async fn create_session(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<NewSession>,
 ) -> Result<HttpResponse, ApiError> {
     let name = validate_user_name(&body.name)?;
+    if let Some(peer) = req.peer_addr() {
+        state
+            .node
+            .signups
+            .check(peer.ip(), Instant::now())
+            .map_err(ProtocolError::too_many_signups)?;
+    }
     let identity = state.node.store.create_identity(name).await?;
     Ok(HttpResponse::Created()
         .json(serde_json::json!({ "user": identity.user, "token": identity.token })))

@@ -2,8 +2,8 @@
 //! `{"error":"<code>","message":"…"}` with the status that matches the code.
 
 use actix_web::{
-    error::JsonPayloadError, error::QueryPayloadError, http::StatusCode, HttpRequest, HttpResponse,
-    ResponseError,
+    error::JsonPayloadError, error::QueryPayloadError, http::header::RETRY_AFTER, http::StatusCode,
+    HttpRequest, HttpResponse, ResponseError,
 };
 use peerlink_actors::protocol::{ErrorCode, ProtocolError};
 use peerlink_actors::store::StoreError;
@@ -15,6 +15,8 @@ pub struct ApiError {
     pub message: String,
     /// A status other than the code's usual one (410 for a link that is gone).
     pub status: Option<u16>,
+    /// With `rate_limited`: sent as `Retry-After` (whole seconds, rounded up).
+    pub retry_after_ms: Option<u64>,
 }
 
 impl ApiError {
@@ -23,6 +25,7 @@ impl ApiError {
             code,
             message: message.into(),
             status: None,
+            retry_after_ms: None,
         }
     }
 
@@ -45,15 +48,21 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
-            .json(serde_json::json!({ "error": self.code, "message": self.message }))
+        let mut response = HttpResponse::build(self.status_code());
+        if let Some(ms) = self.retry_after_ms {
+            response.insert_header((RETRY_AFTER, ms.div_ceil(1000).to_string()));
+        }
+        response.json(serde_json::json!({ "error": self.code, "message": self.message }))
     }
 }
 
 impl From<ProtocolError> for ApiError {
     #[track_caller]
     fn from(e: ProtocolError) -> Self {
-        ApiError::new(e.code, e.message)
+        ApiError {
+            retry_after_ms: e.retry_after_ms,
+            ..ApiError::new(e.code, e.message)
+        }
     }
 }
 

@@ -43,8 +43,7 @@ pub async fn upgrade(
         .max_frame_size(largest)
         .aggregate_continuations()
         .max_continuation_size(largest);
-    let peer = req.peer_addr().map(|a| a.to_string()).unwrap_or_default();
-    SessionActor::launch(state.node.clone(), session, stream, peer);
+    SessionActor::launch(state.node.clone(), session, stream, req.peer_addr());
     Ok(response)
 }
 

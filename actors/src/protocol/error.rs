@@ -97,4 +97,17 @@ impl ProtocolError {
             retry_after_ms: Some(retry_after_ms),
         }
     }
+
+    /// Too many new identities from one client address (see `Limits::signups_per_minute`).
+    pub fn too_many_signups(wait: std::time::Duration) -> Self {
+        let retry_after_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+        ProtocolError {
+            code: ErrorCode::RateLimited,
+            message: format!(
+                "too many new names from your address; wait {} s, or come back with your token",
+                retry_after_ms.div_ceil(1000)
+            ),
+            retry_after_ms: Some(retry_after_ms),
+        }
+    }
 }

@@ -27,6 +27,7 @@ use actix_ws::{
     AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError as WsError,
 };
 use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -140,7 +141,8 @@ pub struct SessionActor {
     /// Rooms this session joined, so that its end can be announced to each.
     rooms: HashSet<RoomName>,
     last_heard: Instant,
-    peer_addr: String,
+    /// The client's address: for logs, and for the limit on new identities per address.
+    peer: Option<SocketAddr>,
     closing: bool,
 }
 
@@ -150,7 +152,7 @@ impl SessionActor {
         node: Arc<NodeContext>,
         ws: actix_ws::Session,
         stream: AggregatedMessageStream,
-        peer_addr: String,
+        peer: Option<SocketAddr>,
     ) -> Addr<SessionActor> {
         let (tx, rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
@@ -174,7 +176,7 @@ impl SessionActor {
                 phase: Phase::AwaitingHello(bucket),
                 rooms: HashSet::new(),
                 last_heard: Instant::now(),
-                peer_addr,
+                peer,
                 closing: false,
             }
         })
@@ -215,7 +217,7 @@ impl SessionActor {
         let timeout = limits.client_timeout;
         ctx.run_interval(limits.heartbeat_interval, move |session, ctx| {
             if session.last_heard.elapsed() > timeout {
-                log::debug!("session {} ({}) timed out", session.id, session.peer_addr);
+                log::debug!("session {} ({:?}) timed out", session.id, session.peer);
                 session.close(1000, format!("no frame for {} s", timeout.as_secs()), ctx);
             } else {
                 session.sink.deliver(Outbound::Ping);
@@ -292,6 +294,12 @@ impl SessionActor {
         let lookup = match (name, token) {
             (Some(name), None) => {
                 let name = validate_user_name(&name)?;
+                if let Some(peer) = self.peer {
+                    self.node
+                        .signups
+                        .check(peer.ip(), Instant::now())
+                        .map_err(ProtocolError::too_many_signups)?;
+                }
                 store.create_identity(name)
             }
             (None, Some(token)) => {
