@@ -406,12 +406,15 @@ export function initTransfers(app) {
 
   // ---- frames from the node ------------------------------------------------------
   const handlers = {
+    // The answer to our offer, or (without `re`) a new connection hearing that it still waits.
     offered(m, t) {
-      if (!t) return;
-      t.id = m.transfer;
-      t.idBytes = idBytes(t.id);
-      transfers.set(t.id, t);
-      update(t, { state: 'waiting' });
+      if (!t || t.role !== 'send') return;
+      if (!t.id) {
+        t.id = m.transfer;
+        t.idBytes = idBytes(t.id);
+        transfers.set(t.id, t);
+      }
+      update(t, { state: 'waiting', note: '' });
     },
     offer(m) {
       if (!UUID_RE.test(m.transfer)) return;
@@ -515,7 +518,7 @@ export function initTransfers(app) {
       early.push(m);
       return true;
     }
-    const t = m.type === 'offered' ? requests.get(m.re) : transfers.get(m.transfer);
+    const t = m.type === 'offered' && m.re != null ? requests.get(m.re) : transfers.get(m.transfer);
     if (m.type === 'offered') requests.delete(m.re);
     handler(m, t);
     return true;

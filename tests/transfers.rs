@@ -20,6 +20,8 @@ on_both_backends!(
     resume_after_the_receiver_disconnects,
     resume_after_the_sender_disconnects,
     a_transfer_resumes_after_kill_9_of_the_node,
+    an_offer_survives_kill_9_of_the_node,
+    an_offer_accepted_while_the_sender_is_away_waits_for_them,
     bad_data_frames_are_refused_and_dropped,
     a_declared_digest_that_differs_fails,
     limits_on_size_count_rate_and_presence,
@@ -447,6 +449,78 @@ async fn a_transfer_resumes_after_kill_9_of_the_node(backend: Backend) {
     );
 
     finish_from(alice, &mut bob, id, &data, acked).await;
+}
+
+async fn an_offer_survives_kill_9_of_the_node(backend: Backend) {
+    let node = Node::start(backend).await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    let mut bob = Client::new_user(&node, "bob").await;
+    let data = random_bytes(3 * CHUNK + 5, 41);
+    let size = data.len() as u64;
+    let id = offer(
+        &mut alice,
+        json!({"to": bob.user_id}),
+        "kept.bin",
+        size,
+        None,
+    )
+    .await;
+    assert_eq!(bob.next_of("offer").await["transfer"], id.to_string());
+    let (alice_token, bob_token) = (alice.token.clone(), bob.token.clone());
+    drop((alice, bob));
+    let node = node.restart_after_kill9().await;
+
+    // `offered` was a promise: bob is offered the file again, alice hears it still waits.
+    let mut bob = Client::returning(&node, &bob_token).await;
+    let again = bob.next_of("offer").await;
+    assert_eq!(
+        (
+            again["transfer"].as_str(),
+            again["name"].as_str(),
+            again["size"].as_u64()
+        ),
+        (Some(id.to_string().as_str()), Some("kept.bin"), Some(size)),
+        "{again}"
+    );
+    let mut alice = Client::returning(&node, &alice_token).await;
+    let offered = alice.next_of("offered").await;
+    assert_eq!(offered["transfer"], id.to_string(), "{offered}");
+    assert!(offered.get("re").is_none(), "{offered}");
+
+    bob.send(json!({"type": "accept", "transfer": id, "offset": 0}))
+        .await;
+    assert_eq!(alice.next_of("accepted").await["offset"], 0);
+    finish_from(alice, &mut bob, id, &data, 0).await;
+}
+
+async fn an_offer_accepted_while_the_sender_is_away_waits_for_them(backend: Backend) {
+    let node = Node::start(backend).await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    let mut bob = Client::new_user(&node, "bob").await;
+    let data = random_bytes(2 * CHUNK + 9, 43);
+    let size = data.len() as u64;
+    let id = offer(
+        &mut alice,
+        json!({"to": bob.user_id}),
+        "later.bin",
+        size,
+        None,
+    )
+    .await;
+    let alice_token = alice.token.clone();
+    alice.close().await;
+
+    accept(&mut bob, id, size).await;
+    let paused = bob.next_of("paused").await;
+    assert_eq!(
+        (paused["transfer"].as_str(), paused["offset"].as_u64()),
+        (Some(id.to_string().as_str()), Some(0)),
+        "the receiver hears that the transfer waits for the sender: {paused}"
+    );
+    let mut alice = Client::returning(&node, &alice_token).await;
+    assert_eq!(alice.next_of("resume").await["offset"], 0);
+    assert_eq!(bob.next_of("resume").await["offset"], 0);
+    finish_from(alice, &mut bob, id, &data, 0).await;
 }
 
 /// Sends the rest of `data` from `acked` after a resume; both sides must end with the

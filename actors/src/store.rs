@@ -75,9 +75,13 @@ pub struct ReceiverRecord {
     pub acked: u64,
     /// Accepted and still taking part (not declined, left or cancelled).
     pub active: bool,
+    /// Offered the file and has not answered yet (neither `active` nor `invited`: gone).
+    #[serde(default)]
+    pub invited: bool,
 }
 
-/// An accepted transfer, as stored so that it resumes after a restart of the node.
+/// A transfer, as stored from its offer on so that it survives a restart of the node.
+/// With no active receiver it is still an offer waiting for an answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransferRecord {
     pub id: uuid::Uuid,

@@ -346,3 +346,28 @@ test('a file damaged on its way to the receiver is flagged, not marked verified'
   await pete.screenshot({ path: ARTIFACTS + 'transfer-12-mismatch.png' });
   assert.deepEqual(consoleProblems, [], 'the pages logged errors or warnings');
 });
+
+test('the sender reloads while the offer waits; the receiver accepts later and the file still arrives', async () => {
+  const file = sourceFile('draft-3MiB.odt', 3 * MiB + 3);
+  const [quinn, rosa] = await twoPeople('quinn', 'rosa');
+  await offerFile(quinn, 'rosa', file);
+  await transferCard(quinn, file).getByText('Waiting for rosa to accept').waitFor();
+
+  await quinn.reload();
+  await quinn.getByText('connected', { exact: true }).waitFor();
+  await quinn.getByRole('navigation').getByRole('button', { name: /^@rosa/ }).click();
+  const sent = transferCard(quinn, file);
+  await sent.getByText('Waiting for rosa to accept').waitFor(); // the node says the offer still stands
+
+  const card = await acceptFile(rosa, 'quinn', file);
+  await sent.getByText(/Pick draft-3MiB\.odt again to resume from 0 B/).waitFor();
+  const [chooser] = await Promise.all([
+    quinn.waitForEvent('filechooser'),
+    sent.getByRole('button', { name: `Pick ${file.name} again…` }).click(),
+  ]);
+  await chooser.setFiles(file.path);
+  await verified(sent, file);
+  await verified(card, file);
+  assert.equal(await saveAndDigest(rosa, card, file), file.sha256);
+  assert.deepEqual(consoleProblems, [], 'the pages logged errors or warnings');
+});

@@ -174,11 +174,19 @@ impl TransferActor {
                 acked: record.acked,
                 standing: if r.active {
                     Standing::Active
+                } else if r.invited {
+                    Standing::Invited
                 } else {
                     Standing::Gone
                 },
             })
-            .collect();
+            .collect::<Vec<_>>();
+        // Nobody accepted before the restart: it is still an offer, waiting for answers.
+        let phase = if receivers.iter().any(|r| r.standing == Standing::Active) {
+            Phase::Paused
+        } else {
+            Phase::Offered
+        };
         TransferActor {
             id: record.id,
             offer: OfferFrame {
@@ -193,7 +201,7 @@ impl TransferActor {
             sender_session: None,
             room_offer: record.room.is_some(),
             receivers,
-            phase: Phase::Paused,
+            phase,
             flow,
             ended: false,
             digest: Some(digest),
@@ -298,20 +306,30 @@ impl TransferActor {
         let Some(start) = self.start.take() else {
             return;
         };
-        let track = |user: UserId| {
-            let _ = self
-                .node
-                .registry
-                .send_user(user, PeerCommand::Track(self.id));
+        let (registry, id) = (self.node.registry.clone(), self.id);
+        let track = move |user: UserId| {
+            let _ = registry.send_user(user, PeerCommand::Track(id));
         };
         track(self.sender().id);
-        self.to_session(
-            Some(start.sender_session),
-            ServerFrame::Offered {
-                re: start.re.as_deref(),
-                transfer: self.id,
-            },
-        );
+        // `offered` is a promise that the offer survives a restart: it follows the write.
+        let re = start.re.clone();
+        let sender_session = start.sender_session;
+        let write = self.record_write();
+        ctx.spawn(write.into_actor(self).map(move |result, transfer, _| {
+            if let Err(e) = result {
+                log::warn!(
+                    "offer {} not stored ({e}); a restart withdraws it",
+                    transfer.id
+                );
+            }
+            transfer.to_session(
+                Some(sender_session),
+                ServerFrame::Offered {
+                    re: re.as_deref(),
+                    transfer: transfer.id,
+                },
+            );
+        }));
         let offer = ServerFrame::Offer(&self.offer).to_outbound();
         match (&start.recipient, &self.offer.room) {
             (Some(user), _) => {
@@ -330,6 +348,11 @@ impl TransferActor {
             }
             (None, None) => self.cancel_all("the offer names no recipient", ctx),
         }
+        self.expire_offer_later(ctx);
+    }
+
+    /// Withdraws the offer if nobody has accepted it within `offer_ttl` from now.
+    fn expire_offer_later(&self, ctx: &mut Context<Self>) {
         ctx.run_later(self.node.limits.offer_ttl, |transfer, ctx| {
             if transfer.phase == Phase::Offered {
                 transfer.cancel_all("expired", ctx);
@@ -388,6 +411,10 @@ impl TransferActor {
         }
         if self.phase == Phase::Offered {
             self.phase = Phase::Streaming;
+            if self.sender_session.is_none() {
+                // The sender is away (a reload, or a restart of the node): wait for them.
+                self.pause();
+            }
         }
         if resuming {
             self.try_resume();
@@ -588,8 +615,22 @@ impl TransferActor {
         }
     }
 
-    /// Stores the transfer as it is (on acceptance, and when its receivers change).
+    /// Stores the transfer as it is (when its receivers change).
     fn save(&mut self, ctx: &mut Context<Self>) {
+        let write = self.record_write();
+        ctx.spawn(write.into_actor(self).map(|result, transfer, _| {
+            if let Err(e) = result {
+                log::warn!(
+                    "transfer {} not stored ({e}); it will not survive a restart",
+                    transfer.id
+                );
+            }
+        }));
+    }
+
+    /// The write of the transfer's record as it is now: its offer and receivers. Progress
+    /// is written separately (`secure`) and a later save never moves it back.
+    fn record_write(&mut self) -> crate::store::StoreFuture<()> {
         let record = TransferRecord {
             id: self.id,
             sender: self.offer.from.clone(),
@@ -606,21 +647,14 @@ impl TransferActor {
                     name: r.user.name.to_string(),
                     acked: r.acked,
                     active: r.standing == Standing::Active,
+                    invited: r.standing == Standing::Invited,
                 })
                 .collect(),
             acked: 0,
             digest: Sha256State::new().to_bytes(),
         };
         self.saved = true;
-        let write = self.node.store.save_transfer(record);
-        ctx.spawn(write.into_actor(self).map(|result, transfer, _| {
-            if let Err(e) = result {
-                log::warn!(
-                    "transfer {} not stored ({e}); it will not survive a restart",
-                    transfer.id
-                );
-            }
-        }));
+        self.node.store.save_transfer(record)
     }
 
     fn end(&mut self, session: SessionId, ctx: &mut Context<Self>) {
@@ -754,6 +788,18 @@ impl TransferActor {
     }
 
     fn user_back(&mut self, user: UserId, session: SessionId) {
+        if self.phase == Phase::Offered && user == self.sender().id {
+            // The sender's new connection hears that its offer still waits for an answer.
+            if self.sender_session.is_none() {
+                self.sender_session = Some(session);
+                let frame = ServerFrame::Offered {
+                    re: None,
+                    transfer: self.id,
+                };
+                self.to_session(Some(session), frame);
+            }
+            return;
+        }
         if self.phase == Phase::Offered {
             // A recipient's new session sees the offers still waiting for an answer.
             if self
@@ -863,6 +909,9 @@ impl Actor for TransferActor {
                     .registry
                     .send_user(user, PeerCommand::Track(self.id));
             }
+            if self.phase == Phase::Offered {
+                self.expire_offer_later(ctx);
+            }
         }
         let ttl = self.node.limits.transfer_ttl;
         ctx.run_interval(ttl, |transfer, ctx| {
@@ -944,6 +993,8 @@ impl Handler<TransferCommand> for TransferActor {
                 }
                 if self.receivers.is_empty() {
                     self.cancel_all("nobody else is in the room", ctx);
+                } else {
+                    self.resave(ctx);
                 }
             }
             TransferCommand::Accept {
