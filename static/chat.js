@@ -529,9 +529,15 @@ $('older').addEventListener('click', () => {
   render();
 });
 
-// Scrolling to the top loads older messages, as the button does.
+// A person scrolling to the top loads older messages, as the button does. Only scrolling
+// the person does counts: the page's own scrolling (new messages, a rejoin) must not.
+let scrolledByHand = 0;
+for (const kind of ['wheel', 'touchmove', 'pointerdown', 'keydown']) {
+  $('log').addEventListener(kind, () => { scrolledByHand = Date.now(); }, { passive: true });
+}
 $('log').addEventListener('scroll', () => {
-  if ($('log').scrollTop < 40 && !$('older').hidden && !$('older').disabled) $('older').click();
+  const byHand = Date.now() - scrolledByHand < 1000;
+  if (byHand && $('log').scrollTop < 40 && !$('older').hidden && !$('older').disabled) $('older').click();
 }, { passive: true });
 
 $('composer').addEventListener('submit', (e) => { e.preventDefault(); sendText(); });
