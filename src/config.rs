@@ -85,6 +85,10 @@ pub struct ServeArgs {
     /// reverse proxy every client has the proxy's address: raise it there.
     #[arg(long, env = "PEERLINK_SIGNUPS_PER_MINUTE", default_value = "60")]
     pub signups_per_minute: String,
+    /// Seconds after which a room with no session, or a user with no session and no
+    /// transfer, is taken out of memory (it is loaded again on its next use).
+    #[arg(long, env = "PEERLINK_PASSIVATE_AFTER_SECS", default_value = "300")]
+    pub passivate_after_secs: String,
 }
 
 /// A setting that stops the start.
@@ -286,6 +290,12 @@ impl ServeArgs {
                 1,
                 1_000_000,
             )?,
+            idle_actor_ttl: Duration::from_secs(number(
+                "PEERLINK_PASSIVATE_AFTER_SECS",
+                &self.passivate_after_secs,
+                1,
+                24 * 3600,
+            )?),
             ..defaults
         };
         if limits.max_text_chars * 4 + 1024 > limits.max_text_frame {

@@ -70,6 +70,10 @@ fn bad_settings_are_named() {
         setting_of(&["--signups-per-minute", "0"]),
         "PEERLINK_SIGNUPS_PER_MINUTE"
     );
+    assert_eq!(
+        setting_of(&["--passivate-after-secs", "0"]),
+        "PEERLINK_PASSIVATE_AFTER_SECS"
+    );
 }
 
 #[test]

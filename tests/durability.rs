@@ -15,8 +15,32 @@ on_both_backends!(
     acknowledged_messages_survive_kill_9,
     a_crashed_room_is_restarted_with_its_members_and_order,
     a_crashed_session_takes_nothing_else_down,
+    idle_rooms_and_users_leave_memory_and_come_back_intact,
     migrations_go_up_down_and_up,
 );
+
+/// The value of a gauge in `/metrics`.
+async fn gauge(node: &Node, name: &str) -> i64 {
+    let (_, metrics) = node.get("/metrics").await;
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+}
+
+/// Polls a gauge until it reads `want` (the node passivates on its own clock).
+async fn gauge_reaches(node: &Node, name: &str, want: i64) {
+    for _ in 0..200 {
+        if gauge(node, name).await == want {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!(
+        "{name} never reached {want} (it is {})",
+        gauge(node, name).await
+    );
+}
 
 async fn acknowledged_messages_survive_kill_9(backend: Backend) {
     const SENT: usize = 40;
@@ -99,6 +123,63 @@ async fn a_crashed_room_is_restarted_with_its_members_and_order(backend: Backend
     assert_eq!(status, 200);
     assert!(
         metrics.contains("peerlink_room_restarts_total 1"),
+        "{metrics}"
+    );
+}
+
+async fn idle_rooms_and_users_leave_memory_and_come_back_intact(backend: Backend) {
+    let settings = [("PEERLINK_PASSIVATE_AFTER_SECS", "1")];
+    let node = Node::start_with(NodeData::fresh(backend), &settings).await;
+    let mut bob = Client::new_user(&node, "bob").await;
+    bob.join("lobby", None).await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    let token = alice.token.clone();
+
+    // Five rounds: alice joins "quiet", says one thing, leaves, and goes offline; each time
+    // the room and alice's peer leave memory, and the next round brings them back.
+    for round in 1..=5u64 {
+        alice.join("quiet", Some(round - 1)).await;
+        let ack = alice.say("quiet", &format!("note {round}")).await;
+        assert_eq!(ack["seq"], round, "seq goes on across passivations: {ack}");
+        alice.close().await;
+        gauge_reaches(&node, "peerlink_rooms_live", 1).await; // lobby stays: bob is in it
+        gauge_reaches(&node, "peerlink_peers_live", 1).await; // bob's
+        alice = Client::returning(&node, &token).await;
+    }
+
+    // Everything said is there: replayed on join and in history.
+    let joined = alice.join("quiet", Some(0)).await;
+    assert_eq!(joined["last_seq"], 5, "{joined}");
+    for seq in 1..=5u64 {
+        let message = alice.next_message("quiet").await;
+        assert_eq!(
+            (message["seq"].as_u64(), message["text"].as_str()),
+            (Some(seq), Some(format!("note {seq}").as_str()))
+        );
+    }
+    let history = alice
+        .request(json!({"type": "history", "room": "quiet", "before": 6, "limit": 10}))
+        .await;
+    assert_eq!(
+        history["messages"].as_array().map(Vec::len),
+        Some(5),
+        "{history}"
+    );
+
+    // A direct message reaches a user whose peer was passivated, once they are back.
+    alice.close().await;
+    gauge_reaches(&node, "peerlink_peers_live", 1).await;
+    let mut alice = Client::returning(&node, &token).await;
+    let reply = bob
+        .request(json!({"type": "say", "to": alice.user_id, "text": "welcome back"}))
+        .await;
+    assert_eq!(reply["type"], "message", "{reply}");
+    let dm = alice.next_of("message").await;
+    assert_eq!(dm["text"], "welcome back");
+    // A passivation is not a crash.
+    let (_, metrics) = node.get("/metrics").await;
+    assert!(
+        metrics.contains("peerlink_room_restarts_total 0"),
         "{metrics}"
     );
 }

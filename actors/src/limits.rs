@@ -55,6 +55,9 @@ pub struct Limits {
     /// New identities (`hello` with a name, `POST /api/sessions`) one client address may
     /// create per minute, and at once: names cost a database row each, forever.
     pub signups_per_minute: usize,
+    /// A room with no session, or a user with no session and no transfer, that nothing
+    /// has used for this long is taken out of memory; the next use loads it again.
+    pub idle_actor_ttl: Duration,
 }
 
 impl Default for Limits {
@@ -81,6 +84,7 @@ impl Default for Limits {
             transfers_per_node: 1000,
             offers_per_minute: 20,
             signups_per_minute: 60,
+            idle_actor_ttl: Duration::from_secs(300),
         }
     }
 }

@@ -4,7 +4,15 @@
 //! actor died keeps its slot in `Restarting` state until the supervisor has started its
 //! successor; commands sent meanwhile wait there and are handed over, so a crash loses
 //! only the command that caused it.
+//!
+//! Rooms and peers nobody has used for a while are passivated: the registry sends
+//! `Passivate` and, from then on, keeps their commands in a `Passivating` slot. Every
+//! command reaches an actor through this registry under one lock, so `Passivate` is the
+//! last message the actor gets; it answers whether it is idle. An idle actor with nothing
+//! waiting stops and loses its slot (the next command activates a fresh one, which loads
+//! from the store); otherwise it gets the waiting commands and goes on.
 
+use crate::metrics::METRICS;
 use crate::peer::{PeerActor, PeerCommand};
 use crate::protocol::{RoomName, SessionId, User, UserId};
 use crate::registry::{Registry, RegistryError, RoomCrash, RoomStatus, SessionInfo, SessionRef};
@@ -13,9 +21,10 @@ use crate::supervisor::{NodeSupervisor, RoomCrashed};
 use crate::transfer::{TransferActor, TransferCommand, TransferStart};
 use crate::NodeContext;
 use actix::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, Weak};
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 /// A welcomed session: its handle and what the admin console shows of it.
@@ -30,9 +39,26 @@ enum RoomSlot {
     Live {
         addr: Addr<RoomActor>,
         sessions: usize,
+        last_used: Instant,
     },
     /// The actor died; these commands wait for its successor.
     Restarting(Vec<RoomCommand>),
+    /// Asked to stop for want of use; these commands wait for its answer.
+    Passivating {
+        addr: Addr<RoomActor>,
+        waiting: Vec<RoomCommand>,
+    },
+}
+
+enum PeerSlot {
+    Live {
+        addr: Addr<PeerActor>,
+        last_used: Instant,
+    },
+    Passivating {
+        addr: Addr<PeerActor>,
+        waiting: Vec<PeerCommand>,
+    },
 }
 
 pub struct LocalRegistry {
@@ -42,7 +68,7 @@ pub struct LocalRegistry {
     node: OnceLock<Weak<NodeContext>>,
     supervisor: OnceLock<Addr<NodeSupervisor>>,
     rooms: Mutex<HashMap<RoomName, RoomSlot>>,
-    peers: Mutex<HashMap<UserId, Addr<PeerActor>>>,
+    peers: Mutex<HashMap<UserId, PeerSlot>>,
     /// Welcomed sessions, and whose they are.
     sessions: RwLock<HashMap<SessionId, SessionEntry>>,
     /// Welcomed sessions per user.
@@ -128,40 +154,146 @@ impl LocalRegistry {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    fn peers(&self) -> MutexGuard<'_, HashMap<UserId, PeerSlot>> {
+        self.peers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn start_peer(&self, user: UserId) -> Result<Addr<PeerActor>, RegistryError> {
+        let node = self.node()?;
+        Ok(PeerActor::start_in_arbiter(&self.arbiter, move |_| {
+            PeerActor::new(user, node)
+        }))
+    }
 }
 
 impl Registry for LocalRegistry {
     fn send_room(&self, room: &RoomName, command: RoomCommand) -> Result<(), RegistryError> {
         let mut rooms = self.rooms();
         match rooms.get_mut(room) {
-            Some(RoomSlot::Live { addr, .. }) if addr.connected() => addr.do_send(command),
-            Some(RoomSlot::Restarting(waiting)) => waiting.push(command),
+            Some(RoomSlot::Live {
+                addr, last_used, ..
+            }) if addr.connected() => {
+                *last_used = Instant::now();
+                addr.do_send(command);
+            }
+            Some(RoomSlot::Restarting(waiting)) | Some(RoomSlot::Passivating { waiting, .. }) => {
+                waiting.push(command)
+            }
             Some(slot) => *slot = RoomSlot::Restarting(vec![command]),
             None => {
                 let addr = self.start_room(room.clone(), self.node()?, None);
                 addr.do_send(command);
-                rooms.insert(room.clone(), RoomSlot::Live { addr, sessions: 0 });
+                let slot = RoomSlot::Live {
+                    addr,
+                    sessions: 0,
+                    last_used: Instant::now(),
+                };
+                rooms.insert(room.clone(), slot);
+                METRICS.rooms_live.set(rooms.len() as i64);
             }
         }
         Ok(())
     }
 
     fn send_user(&self, user: UserId, command: PeerCommand) -> Result<(), RegistryError> {
-        let mut peers = self
-            .peers
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        match peers.get(&user) {
-            Some(addr) if addr.connected() => addr.do_send(command),
-            _ => {
-                let node = self.node()?;
-                let addr =
-                    PeerActor::start_in_arbiter(&self.arbiter, move |_| PeerActor::new(user, node));
+        let mut peers = self.peers();
+        match peers.get_mut(&user) {
+            Some(PeerSlot::Live { addr, last_used }) if addr.connected() => {
+                *last_used = Instant::now();
                 addr.do_send(command);
-                peers.insert(user, addr);
+            }
+            Some(PeerSlot::Passivating { waiting, .. }) => waiting.push(command),
+            _ => {
+                let addr = self.start_peer(user)?;
+                addr.do_send(command);
+                let slot = PeerSlot::Live {
+                    addr,
+                    last_used: Instant::now(),
+                };
+                peers.insert(user, slot);
+                METRICS.peers_live.set(peers.len() as i64);
             }
         }
         Ok(())
+    }
+
+    fn passivate_idle(&self, idle_for: Duration) {
+        let now = Instant::now();
+        let idle = |last_used: &Instant| now.saturating_duration_since(*last_used) >= idle_for;
+        for slot in self.rooms().values_mut() {
+            if let RoomSlot::Live {
+                addr,
+                sessions: 0,
+                last_used,
+            } = slot
+            {
+                if idle(last_used) {
+                    addr.do_send(RoomCommand::Passivate);
+                    let addr = addr.clone();
+                    *slot = RoomSlot::Passivating {
+                        addr,
+                        waiting: Vec::new(),
+                    };
+                }
+            }
+        }
+        let online: HashSet<UserId> = self.online().keys().copied().collect();
+        for (user, slot) in self.peers().iter_mut() {
+            if let PeerSlot::Live { addr, last_used } = slot {
+                if idle(last_used) && !online.contains(user) {
+                    addr.do_send(PeerCommand::Passivate);
+                    let addr = addr.clone();
+                    *slot = PeerSlot::Passivating {
+                        addr,
+                        waiting: Vec::new(),
+                    };
+                }
+            }
+        }
+    }
+
+    fn finish_room_passivation(&self, room: &RoomName, idle: bool, sessions: usize) -> bool {
+        let mut rooms = self.rooms();
+        let Some(RoomSlot::Passivating { addr, waiting }) = rooms.remove(room) else {
+            return false; // not asked, or crashed and restarted meanwhile: nothing to do
+        };
+        if idle && waiting.is_empty() {
+            METRICS.rooms_live.set(rooms.len() as i64);
+            return true;
+        }
+        for command in waiting {
+            addr.do_send(command);
+        }
+        let slot = RoomSlot::Live {
+            addr,
+            sessions,
+            last_used: Instant::now(),
+        };
+        rooms.insert(room.clone(), slot);
+        false
+    }
+
+    fn finish_peer_passivation(&self, user: UserId, idle: bool) -> bool {
+        let mut peers = self.peers();
+        let Some(PeerSlot::Passivating { addr, waiting }) = peers.remove(&user) else {
+            return false;
+        };
+        if idle && waiting.is_empty() {
+            METRICS.peers_live.set(peers.len() as i64);
+            return true;
+        }
+        for command in waiting {
+            addr.do_send(command);
+        }
+        let slot = PeerSlot::Live {
+            addr,
+            last_used: Instant::now(),
+        };
+        peers.insert(user, slot);
+        false
     }
 
     fn session(&self, id: SessionId) -> Option<SessionRef> {
@@ -290,7 +422,7 @@ impl Registry for LocalRegistry {
                 room: room.clone(),
                 sessions: match slot {
                     RoomSlot::Live { sessions, .. } => *sessions,
-                    RoomSlot::Restarting(_) => 0,
+                    RoomSlot::Restarting(_) | RoomSlot::Passivating { .. } => 0,
                 },
             })
             .collect();
@@ -308,8 +440,12 @@ impl Registry for LocalRegistry {
         }
         let mut rooms = self.rooms();
         if let Some(slot) = rooms.get_mut(&crash.room) {
-            if let RoomSlot::Live { .. } = slot {
-                *slot = RoomSlot::Restarting(Vec::new());
+            match slot {
+                RoomSlot::Live { .. } => *slot = RoomSlot::Restarting(Vec::new()),
+                RoomSlot::Passivating { waiting, .. } => {
+                    *slot = RoomSlot::Restarting(std::mem::take(waiting))
+                }
+                RoomSlot::Restarting(_) => {}
             }
         }
         drop(rooms);
@@ -324,7 +460,7 @@ impl Registry for LocalRegistry {
         let mut rooms = self.rooms();
         let waiting = match rooms.remove(&crash.room) {
             Some(RoomSlot::Restarting(waiting)) => waiting,
-            Some(live @ RoomSlot::Live { .. }) => {
+            Some(live @ (RoomSlot::Live { .. } | RoomSlot::Passivating { .. })) => {
                 // Someone already started a successor; keep it.
                 rooms.insert(crash.room.clone(), live);
                 return;
@@ -337,7 +473,12 @@ impl Registry for LocalRegistry {
         for command in waiting {
             addr.do_send(command);
         }
-        rooms.insert(room, RoomSlot::Live { addr, sessions });
+        let slot = RoomSlot::Live {
+            addr,
+            sessions,
+            last_used: Instant::now(),
+        };
+        rooms.insert(room, slot);
     }
 
     fn room_size_changed(&self, room: &RoomName, size: usize) {

@@ -23,6 +23,10 @@ pub struct Metrics {
     pub messages_stored: IntCounter,
     pub slow_clients_dropped: IntCounter,
     pub transfers_active: IntGauge,
+    /// Room actors in memory (rooms with no session for a while are passivated).
+    pub rooms_live: IntGauge,
+    /// Peer (user) actors in memory.
+    pub peers_live: IntGauge,
     /// File bytes relayed to receivers (each receiver's copy counted once).
     pub transfer_bytes: IntCounter,
     /// File bytes hashed by the hash actor.
@@ -79,6 +83,10 @@ impl Metrics {
             .unwrap_or_else(|_| unreachable_metric());
         let transfers_active = IntGauge::new("transfers_active", "Transfers in progress")
             .unwrap_or_else(|_| unreachable_metric());
+        let rooms_live = IntGauge::new("rooms_live", "Room actors in memory")
+            .unwrap_or_else(|_| unreachable_metric());
+        let peers_live = IntGauge::new("peers_live", "Peer (user) actors in memory")
+            .unwrap_or_else(|_| unreachable_metric());
         let transfer_bytes =
             IntCounter::new("transfer_bytes_total", "File bytes relayed to receivers")
                 .unwrap_or_else(|_| unreachable_metric());
@@ -106,6 +114,8 @@ impl Metrics {
             Box::new(messages_stored.clone()),
             Box::new(slow_clients_dropped.clone()),
             Box::new(transfers_active.clone()),
+            Box::new(rooms_live.clone()),
+            Box::new(peers_live.clone()),
             Box::new(transfer_bytes.clone()),
             Box::new(hashed_bytes.clone()),
             Box::new(finished_vec.clone()),
@@ -136,6 +146,8 @@ impl Metrics {
             messages_stored,
             slow_clients_dropped,
             transfers_active,
+            rooms_live,
+            peers_live,
             transfer_bytes,
             hashed_bytes,
             transfers_finished: TRANSFER_OUTCOMES

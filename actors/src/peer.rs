@@ -31,6 +31,9 @@ pub enum PeerCommand {
     /// A transfer this user is part of: it hears of the user's sessions coming and going.
     Track(Uuid),
     Untrack(Uuid),
+    /// From the registry: nobody has used this peer for a while; stop if the user has no
+    /// session and no transfer (see `Registry::finish_peer_passivation`).
+    Passivate,
 }
 
 pub struct PeerActor {
@@ -59,8 +62,14 @@ impl Actor for PeerActor {
 impl Handler<PeerCommand> for PeerActor {
     type Result = ();
 
-    fn handle(&mut self, command: PeerCommand, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, command: PeerCommand, ctx: &mut Context<Self>) {
         match command {
+            PeerCommand::Passivate => {
+                let idle = self.sessions.is_empty() && self.transfers.is_empty();
+                if self.node.registry.finish_peer_passivation(self.user, idle) {
+                    ctx.stop();
+                }
+            }
             PeerCommand::Attach(session) => {
                 for transfer in &self.transfers {
                     let back = TransferCommand::UserBack {

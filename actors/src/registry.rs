@@ -122,6 +122,15 @@ pub trait Registry: Send + Sync + 'static {
     fn report_room_crash(&self, crash: RoomCrash);
     /// Replaces a dead room with a fresh instance that starts with `crash.members`.
     fn restart_room(&self, crash: RoomCrash);
+    /// Asks rooms and peers that nothing has used for `idle_for` to stop (see
+    /// `RoomCommand::Passivate`); commands for them wait until each has answered.
+    fn passivate_idle(&self, idle_for: std::time::Duration);
+    /// A room's answer to `Passivate`: `idle` if it has no member and nothing in flight.
+    /// True means the room must stop now (nothing is waiting for it); false means it goes
+    /// on, with the commands that arrived meanwhile, and `sessions` members.
+    fn finish_room_passivation(&self, room: &RoomName, idle: bool, sessions: usize) -> bool;
+    /// A peer's answer to `Passivate`, as for rooms.
+    fn finish_peer_passivation(&self, user: UserId, idle: bool) -> bool;
     /// Tells a room's counters how many sessions it has (for [`Registry::rooms`]).
     fn room_size_changed(&self, room: &RoomName, sessions: usize);
 }

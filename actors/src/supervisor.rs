@@ -108,6 +108,15 @@ impl NodeSupervisor {
 
 impl Actor for NodeSupervisor {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Take rooms and users nobody has used for `idle_actor_ttl` out of memory.
+        let idle_for = self.node.limits.idle_actor_ttl;
+        let every = (idle_for / 2).clamp(Duration::from_millis(100), Duration::from_secs(30));
+        ctx.run_interval(every, move |supervisor, _| {
+            supervisor.node.registry.passivate_idle(idle_for)
+        });
+    }
 }
 
 impl Handler<RoomCrashed> for NodeSupervisor {

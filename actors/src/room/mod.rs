@@ -76,6 +76,9 @@ pub enum RoomCommand {
     },
     /// Test-only fault injection: the room panics.
     Panic,
+    /// From the registry: nobody has used the room for a while; stop if idle (see
+    /// `Registry::finish_room_passivation`). Always the last command before an answer.
+    Passivate,
 }
 
 struct Member {
@@ -112,6 +115,8 @@ pub struct RoomActor {
     inherited: Option<RoomCrash>,
     /// Whether this instance has recorded the room in the store (on its first join).
     recorded: bool,
+    /// Stopped on purpose for want of use: its going away is not a crash.
+    passivated: bool,
 }
 
 impl RoomActor {
@@ -126,6 +131,7 @@ impl RoomActor {
             loaded: false,
             inherited,
             recorded: false,
+            passivated: false,
         }
     }
 
@@ -557,6 +563,17 @@ impl Handler<RoomCommand> for RoomActor {
     type Result = ();
 
     fn handle(&mut self, command: RoomCommand, ctx: &mut Context<Self>) {
+        if let RoomCommand::Passivate = command {
+            // Idle: no member, and every assigned `seq` committed and released, so that a
+            // fresh instance loading from the store continues exactly where this one ends.
+            let idle = self.members.is_empty() && self.sequence.settled();
+            let registry = &self.node.registry;
+            if registry.finish_room_passivation(&self.name, idle, self.members.len()) {
+                self.passivated = true;
+                ctx.stop();
+            }
+            return;
+        }
         if !self.loaded {
             if let Some((session, re)) = command.requester() {
                 let error = ProtocolError::new(
@@ -616,6 +633,7 @@ impl Handler<RoomCommand> for RoomActor {
                 out,
             } => self.offer(transfer, from, out),
             RoomCommand::Panic => panic!("fault injection: room {} panics on request", self.name),
+            RoomCommand::Passivate => {} // handled above
         }
     }
 }
@@ -630,18 +648,22 @@ impl RoomCommand {
             RoomCommand::Leave { session, re } | RoomCommand::History { session, re, .. } => {
                 Some((*session, re.clone()))
             }
-            RoomCommand::SessionGone { .. } | RoomCommand::Offer { .. } | RoomCommand::Panic => {
-                None
-            }
+            RoomCommand::SessionGone { .. }
+            | RoomCommand::Offer { .. }
+            | RoomCommand::Panic
+            | RoomCommand::Passivate => None,
         }
     }
 }
 
 impl Drop for RoomActor {
-    /// Rooms are never stopped on purpose (only at node shutdown, when the registry ignores
-    /// this), so a room that goes away has crashed (a panic, or a failed commit): hand its
-    /// members to the supervisor so that a fresh instance takes over.
+    /// Apart from passivation, rooms are never stopped on purpose (only at node shutdown,
+    /// when the registry ignores this), so any other room that goes away has crashed (a
+    /// panic, or a failed commit): hand its members to the supervisor so that a fresh
+    /// instance takes over.
     fn drop(&mut self) {
-        self.node.registry.report_room_crash(self.crash_report());
+        if !self.passivated {
+            self.node.registry.report_room_crash(self.crash_report());
+        }
     }
 }

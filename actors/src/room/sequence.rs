@@ -48,6 +48,11 @@ impl<T> Sequencer<T> {
     pub fn released(&self) -> u64 {
         self.released
     }
+
+    /// Every `seq` handed out is committed and released: nothing is in flight.
+    pub fn settled(&self) -> bool {
+        self.assigned == self.released
+    }
 }
 
 #[cfg(test)]
