@@ -169,6 +169,24 @@ impl LocalRegistry {
     }
 }
 
+/// The end of a passivation, for rooms and peers alike: `None` when the actor must stop
+/// (it is idle and nothing waits for it); otherwise its address, the waiting commands sent.
+fn settle<A, C>(addr: Addr<A>, waiting: Vec<C>, idle: bool) -> Option<Addr<A>>
+where
+    A: Actor + Handler<C>,
+    A::Context: actix::dev::ToEnvelope<A, C>,
+    C: Message + Send + 'static,
+    C::Result: Send,
+{
+    if idle && waiting.is_empty() {
+        return None;
+    }
+    for command in waiting {
+        addr.do_send(command);
+    }
+    Some(addr)
+}
+
 impl Registry for LocalRegistry {
     fn send_room(&self, room: &RoomName, command: RoomCommand) -> Result<(), RegistryError> {
         let mut rooms = self.rooms();
@@ -260,13 +278,10 @@ impl Registry for LocalRegistry {
         let Some(RoomSlot::Passivating { addr, waiting }) = rooms.remove(room) else {
             return false; // not asked, or crashed and restarted meanwhile: nothing to do
         };
-        if idle && waiting.is_empty() {
+        let Some(addr) = settle(addr, waiting, idle) else {
             METRICS.rooms_live.set(rooms.len() as i64);
             return true;
-        }
-        for command in waiting {
-            addr.do_send(command);
-        }
+        };
         let slot = RoomSlot::Live {
             addr,
             sessions,
@@ -281,13 +296,10 @@ impl Registry for LocalRegistry {
         let Some(PeerSlot::Passivating { addr, waiting }) = peers.remove(&user) else {
             return false;
         };
-        if idle && waiting.is_empty() {
+        let Some(addr) = settle(addr, waiting, idle) else {
             METRICS.peers_live.set(peers.len() as i64);
             return true;
-        }
-        for command in waiting {
-            addr.do_send(command);
-        }
+        };
         let slot = PeerSlot::Live {
             addr,
             last_used: Instant::now(),
