@@ -14,6 +14,7 @@ use serde_json::json;
 on_both_backends!(
     acknowledged_messages_survive_kill_9,
     a_crashed_room_is_restarted_with_its_members_and_order,
+    failed_commits_are_retried_and_the_order_stays_gapless,
     a_crashed_session_takes_nothing_else_down,
     idle_rooms_and_users_leave_memory_and_come_back_intact,
     migrations_go_up_down_and_up,
@@ -181,6 +182,51 @@ async fn idle_rooms_and_users_leave_memory_and_come_back_intact(backend: Backend
     assert!(
         metrics.contains("peerlink_room_restarts_total 0"),
         "{metrics}"
+    );
+}
+
+async fn failed_commits_are_retried_and_the_order_stays_gapless(backend: Backend) {
+    let node = Node::start(backend).await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    let mut bob = Client::new_user(&node, "bob").await;
+    alice.join("shaky", None).await;
+    bob.join("shaky", None).await;
+    let fail = |count: u32| json!({"type": "debug_panic", "target": "commits", "room": "shaky", "count": count});
+
+    // The store fails twice, then takes the message: acknowledged late, not refused.
+    alice.send(fail(2)).await;
+    let ack = alice.say("shaky", "kept").await;
+    assert_eq!(
+        (ack["type"].as_str(), ack["seq"].as_u64()),
+        (Some("message"), Some(1)),
+        "{ack}"
+    );
+    assert_eq!(alice.say("shaky", "next").await["seq"], 2);
+
+    // A store that stays down: after the retries the sender is told to send again, the
+    // room restarts from what the store holds, and the next message takes the next seq.
+    alice.send(fail(100)).await;
+    let refused = alice
+        .request(json!({"type": "say", "room": "shaky", "text": "lost"}))
+        .await;
+    assert_eq!(refused["code"], "unavailable", "{refused}");
+    let after = alice.say("shaky", "after").await;
+    assert_eq!(after["seq"], 3, "no seq was burnt: {after}");
+    let seen: Vec<(u64, String)> = {
+        let mut seen = Vec::new();
+        while seen.len() < 3 {
+            let m = bob.next_message("shaky").await;
+            seen.push((
+                m["seq"].as_u64().unwrap(),
+                m["text"].as_str().unwrap().to_owned(),
+            ));
+        }
+        seen
+    };
+    assert_eq!(
+        seen,
+        vec![(1, "kept".into()), (2, "next".into()), (3, "after".into())],
+        "bob sees every stored message once, gapless"
     );
 }
 

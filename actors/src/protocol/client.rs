@@ -118,6 +118,9 @@ pub enum ClientFrame {
         target: String,
         #[serde(default)]
         room: Option<String>,
+        /// With target `commits`: how many of the room's next commits fail.
+        #[serde(default)]
+        count: Option<u32>,
     },
 }
 

@@ -29,6 +29,11 @@ mod sequence;
 pub const DEFAULT_JOIN_BACKLOG: u64 = 50;
 /// How often an unavailable room (its store failed) tries to load again.
 const RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+/// A commit the store could not take is tried again this many times, after 100 ms,
+/// 200 ms, … 3.2 s (6.3 s in all): a database that comes back within that keeps the order
+/// gapless, and the sender gets its acknowledgement late rather than an error.
+const COMMIT_RETRIES: u32 = 6;
+const FIRST_COMMIT_RETRY: Duration = Duration::from_millis(100);
 
 /// A session in a room, and the user it belongs to.
 #[derive(Debug, Clone)]
@@ -76,6 +81,8 @@ pub enum RoomCommand {
     },
     /// Test-only fault injection: the room panics.
     Panic,
+    /// Test-only fault injection: the next `n` commits fail as if the store were down.
+    FailCommits(u32),
     /// From the registry: nobody has used the room for a while; stop if idle (see
     /// `Registry::finish_room_passivation`). Always the last command before an answer.
     Passivate,
@@ -86,11 +93,14 @@ struct Member {
     sink: SessionRef,
 }
 
-/// A committed message waiting for lower `seq`s to go out first.
+/// A message on its way to the store, then committed and waiting for lower `seq`s to go
+/// out first.
 struct Committed {
     message: StoredMessage,
     sender: SessionId,
     re: Option<RequestId>,
+    /// Commits of it that failed so far.
+    failures: u32,
 }
 
 /// A recent message, serialised once without `re`.
@@ -117,6 +127,8 @@ pub struct RoomActor {
     recorded: bool,
     /// Stopped on purpose for want of use: its going away is not a crash.
     passivated: bool,
+    /// Test-only: commits still to fail (`RoomCommand::FailCommits`).
+    failing_commits: u32,
 }
 
 impl RoomActor {
@@ -132,6 +144,7 @@ impl RoomActor {
             inherited,
             recorded: false,
             passivated: false,
+            failing_commits: 0,
         }
     }
 
@@ -369,11 +382,22 @@ impl RoomActor {
             file,
         };
         let pending = Committed {
-            message: message.clone(),
+            message,
             sender: member.session,
             re,
+            failures: 0,
         };
-        let commit = self.node.store.append_message(message);
+        self.commit(pending, ctx);
+    }
+
+    fn commit(&mut self, pending: Committed, ctx: &mut Context<Self>) {
+        let commit = if self.failing_commits > 0 {
+            self.failing_commits -= 1;
+            let fault = StoreError::Unavailable("fault injection: the commit fails".into());
+            Box::pin(std::future::ready(Err(fault)))
+        } else {
+            self.node.store.append_message(pending.message.clone())
+        };
         ctx.spawn(
             commit
                 .into_actor(self)
@@ -383,10 +407,25 @@ impl RoomActor {
 
     fn on_commit(
         &mut self,
-        pending: Committed,
+        mut pending: Committed,
         result: Result<(), StoreError>,
         ctx: &mut Context<Self>,
     ) {
+        if let (Err(StoreError::Unavailable(e)), true) =
+            (&result, pending.failures < COMMIT_RETRIES)
+        {
+            // Later messages wait in the sequencer meanwhile, so the order stays gapless.
+            let delay = FIRST_COMMIT_RETRY * 2u32.pow(pending.failures);
+            log::warn!(
+                "room {}: commit of seq {} failed ({e}); trying again in {} ms",
+                self.name,
+                pending.message.seq,
+                delay.as_millis()
+            );
+            pending.failures += 1;
+            ctx.run_later(delay, move |room, ctx| room.commit(pending, ctx));
+            return;
+        }
         if let Err(e) = result {
             // The seq is burnt; carrying on would leave a gap. Fail the sender and let the
             // supervisor restart the room from what the store really holds.
@@ -414,6 +453,7 @@ impl RoomActor {
             message,
             sender,
             re,
+            ..
         } = committed;
         let mut frame = message_frame(&message);
         let out = Outbound::Frame {
@@ -633,6 +673,7 @@ impl Handler<RoomCommand> for RoomActor {
                 out,
             } => self.offer(transfer, from, out),
             RoomCommand::Panic => panic!("fault injection: room {} panics on request", self.name),
+            RoomCommand::FailCommits(n) => self.failing_commits = n,
             RoomCommand::Passivate => {} // handled above
         }
     }
@@ -651,6 +692,7 @@ impl RoomCommand {
             RoomCommand::SessionGone { .. }
             | RoomCommand::Offer { .. }
             | RoomCommand::Panic
+            | RoomCommand::FailCommits(_)
             | RoomCommand::Passivate => None,
         }
     }

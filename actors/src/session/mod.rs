@@ -574,7 +574,12 @@ impl SessionActor {
                 let (user, session) = (member.user.id, self.id);
                 self.to_transfer(&transfer, |_| TransferCommand::Cancel { user, session })
             }
-            ClientFrame::DebugPanic { target, room, .. } => self.fault(&target, room, ctx),
+            ClientFrame::DebugPanic {
+                target,
+                room,
+                count,
+                ..
+            } => self.fault(&target, room, count, ctx),
         }
     }
 
@@ -688,6 +693,7 @@ impl SessionActor {
         &mut self,
         target: &str,
         room: Option<String>,
+        count: Option<u32>,
         ctx: &mut Context<Self>,
     ) -> Result<(), ProtocolError> {
         if !self.node.faults {
@@ -701,10 +707,14 @@ impl SessionActor {
                 let room = RoomName::parse(&room)?;
                 self.to_room(&room, RoomCommand::Panic)
             }
+            ("commits", Some(room)) => {
+                let room = RoomName::parse(&room)?;
+                self.to_room(&room, RoomCommand::FailCommits(count.unwrap_or(1)))
+            }
             _ => {
                 let _ = ctx;
                 Err(ProtocolError::bad_request(
-                    "debug_panic takes target \"session\", or \"room\" with a room",
+                    "debug_panic takes target \"session\", or \"room\" or \"commits\" with a room",
                 ))
             }
         }
