@@ -10,6 +10,7 @@ import { h, load, store, bytes, timeLeft, Meter } from './util.js';
 import { Sha256 } from './sha256.js';
 
 const HEADER = 24; // 16-byte transfer id + 8-byte offset, then the data
+const READ_AHEAD = 1024 * 1024; // bytes of the source file read at once (1 MiB reads run about twice as fast as 256 KiB ones)
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const KEEP_DONE_MS = 7 * 24 * 3600 * 1000; // finished received files stay saveable this long
 const ACTIVE = new Set(['offering', 'waiting', 'incoming', 'streaming', 'paused']);
@@ -265,17 +266,23 @@ export function initTransfers(app) {
       const { chunk, window } = lim();
       while (t.state === 'streaming' && t.file && t.sent < t.size) {
         const room = window - (t.sent - t.acked);
-        if (room <= 0) break; // the window is full: the next `progress` starts us again
-        const at = t.sent, gen = t.gen, n = Math.min(chunk, t.size - at, room);
+        if (room < Math.min(chunk, t.size - t.sent)) break; // the window is full: the next `progress` starts us again
+        // Read up to READ_AHEAD at once (each read is a round trip to the browser's file
+        // layer), then send it as chunks.
+        const at = t.sent, gen = t.gen;
+        const n = Math.min(READ_AHEAD, t.size - at, Math.floor(room / chunk) * chunk || room);
         const data = new Uint8Array(await t.file.slice(at, at + n).arrayBuffer());
         if (t.gen !== gen || t.sent !== at || t.state !== 'streaming') break;
         if (data.length !== n) { update(t, { error: `Could not read ${t.name}: it changed or was removed. Pick it again.`, file: null }); break; }
-        const frame = new Uint8Array(HEADER + n);
-        frame.set(t.idBytes);
-        new DataView(frame.buffer).setBigUint64(16, BigInt(at));
-        frame.set(data, HEADER);
-        if (!app.sendBinary(frame)) break;
-        t.sent = at + n;
+        for (let off = 0; off < n; off += chunk) {
+          const part = data.subarray(off, Math.min(n, off + chunk));
+          const frame = new Uint8Array(HEADER + part.length);
+          frame.set(t.idBytes);
+          new DataView(frame.buffer).setBigUint64(16, BigInt(at + off));
+          frame.set(part, HEADER);
+          if (!app.sendBinary(frame)) return;
+          t.sent = at + off + part.length;
+        }
       }
       if (t.state === 'streaming' && t.file && t.sent === t.size && !t.endSent) {
         t.endSent = app.send({ type: 'end', transfer: t.id });
