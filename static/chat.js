@@ -291,6 +291,7 @@ function onError(m) {
 // ---- actions -------------------------------------------------------------
 function select(key) {
   current = key;
+  if (key === incomingKey) $('incoming').hidden = true;
   const c = convs.get(key);
   if (c) c.unread = 0;
   for (const id of ['send-error', 'log-error', 'notice']) showErr(id);
@@ -563,6 +564,20 @@ const transfers = initTransfers({
   },
   render: () => render(),
   pickFile,
+  announce,
+});
+
+/** A line under the header for news from another conversation, with a button to go there. */
+let incomingKey = null;
+function announce(text, key) {
+  if (key === current) return;
+  incomingKey = key;
+  $('incoming-text').textContent = text + ' ';
+  $('incoming').hidden = false;
+}
+$('incoming-open').addEventListener('click', () => {
+  if (incomingKey && convs.has(incomingKey)) select(incomingKey);
+  $('incoming').hidden = true;
 });
 
 let picked = null; // where the file chosen in the file dialog goes

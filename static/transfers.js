@@ -433,6 +433,7 @@ export function initTransfers(app) {
       });
       show(t);
       persist();
+      app.announce(`${t.peer?.name ?? 'Someone'} offers ${t.name} (${bytes(t.size)})${t.room ? ` in #${t.room}` : ''}.`, convKey(t));
     },
     accepted(m, t) {
       if (!t || t.role !== 'send') return;

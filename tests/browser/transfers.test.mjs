@@ -130,10 +130,14 @@ test('a 20 MiB file goes from alice to bob and bob saves the same bytes', async 
   await sent.getByText('Waiting for bob to accept').waitFor();
   await alice.screenshot({ path: ARTIFACTS + 'transfer-1-offered.png' });
 
-  // Bob sees who offers what, and how big it is, before he accepts.
+  // Bob, still in #lobby, is told (and the conversation counts it as unread); "Show"
+  // takes him there. He sees who offers what, and how big it is, before he accepts.
   await bob.getByRole('navigation').getByRole('button', { name: /^@alice.*1 unread/ }).waitFor();
+  await bob.getByRole('status').filter({ hasText: 'alice offers report-20MiB.bin (20 MiB).' }).waitFor();
+  await bob.screenshot({ path: ARTIFACTS + 'transfer-1b-told-phone.png' });
+  await bob.getByRole('button', { name: 'Show', exact: true }).click();
+  await bob.getByRole('heading', { name: 'Direct messages with alice' }).waitFor();
   const card = transferCard(bob, file);
-  await bob.getByRole('navigation').getByRole('button', { name: /^@alice/ }).click();
   assert.match(await card.innerText(), /File: report-20MiB\.bin\s+20 MiB\s+from alice/);
   await bob.screenshot({ path: ARTIFACTS + 'transfer-2-offer-phone.png' });
   await acceptFile(bob, 'alice', file);
