@@ -176,6 +176,7 @@ export function initTransfers(app) {
       case 'verifying': return `Checking the SHA-256… ${t.hashed ? Math.floor((100 * t.hashed) / Math.max(1, t.size)) + ' %' : ''}`;
       case 'done': return `Complete: ${bytes(t.size)} ${t.role === 'send' ? `sent to ${other}` : `from ${t.peer?.name}`}.`;
       case 'declined': return `${t.note || 'Declined'}.`;
+      case 'missed': return `You did not take this file; ${t.note}. Ask ${t.peer?.name ?? 'the sender'} to send it again if you want it.`;
       case 'cancelled': return `Cancelled: ${t.note || 'stopped'}.`;
       case 'failed': return 'Failed.';
       default: return '';
@@ -484,6 +485,10 @@ export function initTransfers(app) {
     },
     complete(m, t) {
       if (!t) return;
+      if (t.role === 'recv' && t.state === 'incoming') {
+        // A room offer others took while this person had not answered.
+        return update(t, { state: 'missed', note: `the others${t.room ? ` in #${t.room}` : ''} received it` });
+      }
       t.gen++;
       t.acked = t.written = t.size;
       verify(t, String(m.sha256 || ''));
@@ -541,7 +546,10 @@ export function initTransfers(app) {
       const offline = m.code === 'unavailable' && t.peer && /offline/.test(text);
       update(t, { state: 'failed', error: offline ? `${t.peer.name} is offline: offer the file when they are online.` : `Could not offer the file: ${text}` });
     } else if (t.role === 'recv' && m.re != null) {
-      update(t, { state: m.code === 'not_found' ? 'cancelled' : 'incoming', note: 'the offer is no longer open', error: `Could not accept: ${text}` });
+      // Gone (not_found) or started without us (conflict): nothing left to accept.
+      const over = m.code === 'not_found' || m.code === 'conflict';
+      update(t, { state: over ? 'cancelled' : 'incoming', note: 'the offer is no longer open', error: `Could not accept: ${text}` });
+      if (over && t.disk) call('remove', { id: t.id }).catch(() => {});
     } else {
       update(t, { error: text });
     }

@@ -243,6 +243,8 @@ async function dropFile(page, selector, name, size) {
 
 test('a file dropped on a room reaches its members; a person offline is named on the card', async () => {
   const [gina, hugo] = await twoPeople('gina', 'hugo');
+  const ines = await person('ines');
+  await gina.getByRole('complementary').getByRole('button', { name: 'ines', exact: true }).waitFor();
   const file = { name: 'minutes.pdf', size: 3 * MiB + 17 };
   file.sha256 = await dropFile(gina, '[data-conv="#lobby"]', file.name, file.size);
   const sent = transferCard(gina, file);
@@ -254,6 +256,12 @@ test('a file dropped on a room reaches its members; a person offline is named on
   await verified(sent, file);
   await verified(card, file);
   assert.equal(await saveAndDigest(hugo, card, file), file.sha256);
+
+  // Ines was offered it too and did not answer: once it is over, her card says so and
+  // offers nothing to accept.
+  const missed = transferCard(ines, file);
+  await missed.getByText('You did not take this file; the others in #lobby received it. Ask gina to send it again if you want it.').waitFor();
+  assert.equal(await missed.getByRole('button', { name: `Accept ${file.name}` }).count(), 0);
 
   // Hugo goes away; a file for him is refused with his name and what to do.
   await gina.getByRole('complementary').getByRole('button', { name: 'hugo', exact: true }).click();
