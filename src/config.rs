@@ -78,6 +78,13 @@ pub struct ServeArgs {
     /// Seconds an incomplete upload is kept before its bytes are removed.
     #[arg(long, env = "PEERLINK_UPLOAD_TTL_SECS", default_value = "7200")]
     pub upload_ttl_secs: String,
+    /// Bytes one user's uploads (finished, and unfinished ones not yet expired) may take.
+    #[arg(
+        long,
+        env = "PEERLINK_UPLOAD_QUOTA_BYTES",
+        default_value = "10737418240"
+    )]
+    pub upload_quota_bytes: String,
     /// Offers one user may make per minute.
     #[arg(long, env = "PEERLINK_OFFERS_PER_MINUTE", default_value = "20")]
     pub offers_per_minute: String,
@@ -136,6 +143,7 @@ pub struct Config {
     pub workers: usize,
     pub limits: Limits,
     pub upload_ttl: Duration,
+    pub upload_quota: u64,
 }
 
 impl ServeArgs {
@@ -323,6 +331,12 @@ impl ServeArgs {
                 1,
                 30 * 24 * 3600,
             )?),
+            upload_quota: number(
+                "PEERLINK_UPLOAD_QUOTA_BYTES",
+                &self.upload_quota_bytes,
+                0,
+                1 << 50,
+            )?,
         })
     }
 }

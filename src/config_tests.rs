@@ -74,6 +74,10 @@ fn bad_settings_are_named() {
         setting_of(&["--passivate-after-secs", "0"]),
         "PEERLINK_PASSIVATE_AFTER_SECS"
     );
+    assert_eq!(
+        setting_of(&["--upload-quota-bytes", "ten gigs"]),
+        "PEERLINK_UPLOAD_QUOTA_BYTES"
+    );
 }
 
 #[test]

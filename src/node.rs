@@ -74,6 +74,7 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
         started: Instant::now(),
         blobs: blobs.clone(),
         upload_ttl: config.upload_ttl,
+        upload_quota: config.upload_quota,
         busy_uploads: Default::default(),
         bind: Default::default(),
         draining: Default::default(),

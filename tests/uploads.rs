@@ -4,14 +4,15 @@
 
 mod common;
 
-use common::{Backend, Client, Node};
+use common::{Backend, Client, Node, NodeData};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 on_both_backends!(
     a_posted_upload_reaches_the_room_and_its_history,
     a_posted_upload_reaches_a_person,
-    posting_someone_elses_or_an_unfinished_upload_fails
+    posting_someone_elses_or_an_unfinished_upload_fails,
+    uploads_stay_within_the_users_quota
 );
 
 /// Uploads `data` in one tus request (creation-with-upload); returns the upload id.
@@ -178,4 +179,75 @@ async fn posting_someone_elses_or_an_unfinished_upload_fails(backend: Backend) {
         .request(json!({"type": "say", "room": "lobby", "upload": unfinished}))
         .await;
     assert_eq!(reply["code"], "conflict", "{reply}");
+}
+
+/// `POST /files/` for `length` bytes without a body: (status, Location or the error body).
+async fn create(node: &Node, token: &str, length: u64) -> (u16, String) {
+    let (url, token) = (node.url("/files/"), token.to_owned());
+    tokio::task::spawn_blocking(move || {
+        match ureq::post(&url)
+            .set("Tus-Resumable", "1.0.0")
+            .set("Authorization", &format!("Bearer {token}"))
+            .set("Upload-Length", &length.to_string())
+            .call()
+        {
+            Ok(r) => (r.status(), r.header("Location").unwrap_or("").to_owned()),
+            Err(ureq::Error::Status(status, r)) => (status, r.into_string().unwrap()),
+            Err(e) => panic!("{e}"),
+        }
+    })
+    .await
+    .unwrap()
+}
+
+async fn uploads_stay_within_the_users_quota(backend: Backend) {
+    let settings = [("PEERLINK_UPLOAD_QUOTA_BYTES", "1000")];
+    let node = Node::start_with(NodeData::fresh(backend), &settings).await;
+    let alice = Client::new_user(&node, "alice").await;
+    let bob = Client::new_user(&node, "bob").await;
+
+    let (status, first) = create(&node, &alice.token, 600).await;
+    assert_eq!(status, 201, "{first}");
+    let (status, body) = create(&node, &alice.token, 600).await;
+    assert_eq!(
+        status, 413,
+        "1200 bytes would pass the quota of 1000: {body}"
+    );
+    let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["error"], "too_large");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("quota of 1000 bytes"),
+        "{error}"
+    );
+    assert_eq!(
+        create(&node, &alice.token, 400).await.0,
+        201,
+        "exactly at the quota is fine"
+    );
+    assert_eq!(
+        create(&node, &bob.token, 1000).await.0,
+        201,
+        "the quota is per user"
+    );
+
+    // Deleting an upload gives its room back.
+    let url = node.url(&first);
+    let token = alice.token.clone();
+    let deleted = tokio::task::spawn_blocking(move || {
+        match ureq::delete(&url)
+            .set("Tus-Resumable", "1.0.0")
+            .set("Authorization", &format!("Bearer {token}"))
+            .call()
+        {
+            Ok(r) => r.status(),
+            Err(e) => panic!("{e}"),
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(deleted, 204);
+    assert_eq!(create(&node, &alice.token, 600).await.0, 201);
 }

@@ -37,6 +37,8 @@ pub struct AppState {
     pub blobs: BlobStore,
     /// An incomplete upload is removed this long after it was created.
     pub upload_ttl: Duration,
+    /// Bytes one user's uploads may take in all.
+    pub upload_quota: u64,
     /// The address the node listens on, for the admin console.
     pub bind: std::sync::OnceLock<String>,
     /// Set by a drain: no new connections, not ready.

@@ -7,7 +7,7 @@
 //! and the digest stay where they were.
 
 use super::{ApiError, AppState};
-use crate::storage::uploads::Upload;
+use crate::storage::uploads::{QuotaCheck, Upload};
 use actix_web::http::{header, StatusCode};
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
@@ -257,7 +257,18 @@ pub async fn create(
         .await
         .map_err(io_error)?
         .map_err(io_error)?;
-    state.store.create_upload(upload.clone()).await?;
+    let quota = state.upload_quota;
+    if let QuotaCheck::OverQuota { used } = state.store.create_upload(upload.clone(), quota).await?
+    {
+        state.blobs.remove(id);
+        return Err(tus_error(
+            413,
+            ErrorCode::TooLarge,
+            format!(
+                "your uploads take {used} bytes; with these {length} they would pass your quota of {quota} bytes; delete some (DELETE /files/<id>) first"
+            ),
+        ));
+    }
     let mut received = 0;
     if header_str(&req, header::CONTENT_TYPE.as_str()) == Some(OFFSET_CONTENT_TYPE) {
         let checksum = parse_checksum(&req)?;

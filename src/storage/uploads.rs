@@ -70,9 +70,40 @@ fn to_db(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
+/// Creating an upload checks its owner's quota first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaCheck {
+    Created,
+    /// Refused: the owner's uploads already take `used` bytes.
+    OverQuota {
+        used: u64,
+    },
+}
+
+/// Quota checks and inserts run one at a time, so two uploads started together cannot both
+/// slip under the quota (one node; a cluster would need the check in the database).
+static QUOTA_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 impl DbStore {
-    pub fn create_upload(&self, upload: Upload) -> StoreFuture<()> {
+    /// Stores a new upload unless its owner's uploads would then take more than `quota`
+    /// bytes (counting every upload of theirs still stored, finished or not).
+    pub fn create_upload(&self, upload: Upload, quota: u64) -> StoreFuture<QuotaCheck> {
         self.blocking("create_upload", move |conn| {
+            let _one_at_a_time = QUOTA_LOCK
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let lengths: Vec<i64> = with_conn!(conn, |c| uploads::table
+                .filter(uploads::owner_id.eq(upload.owner.to_string()))
+                .select(uploads::length)
+                .load(c))
+            .map_err(unavailable)?;
+            let used = lengths
+                .into_iter()
+                .map(|l| u64::try_from(l).unwrap_or(0))
+                .fold(0u64, u64::saturating_add);
+            if used.saturating_add(upload.length) > quota {
+                return Ok(QuotaCheck::OverQuota { used });
+            }
             let row = (
                 uploads::id.eq(upload.id.to_string()),
                 uploads::owner_id.eq(upload.owner.to_string()),
@@ -90,7 +121,7 @@ impl DbStore {
                 .values(row)
                 .execute(c))
             .map_err(unavailable)?;
-            Ok(())
+            Ok(QuotaCheck::Created)
         })
     }
 
