@@ -95,6 +95,7 @@ impl NodeProcess {
             .env("PEERLINK_RATE_PER_SEC", "1000000")
             .env("PEERLINK_RATE_BURST", "1000000")
             .env("PEERLINK_SIGNUPS_PER_MINUTE", "1000000")
+            .env("PEERLINK_CONNECTIONS_PER_ADDRESS", "10000000")
             .env("PEERLINK_SQLITE_SYNC", &args.sqlite_sync)
             .env("PEERLINK_ADMIN_TOKEN", "load-tool-admin-token")
             .env("RUST_LOG", "warn")

@@ -96,6 +96,10 @@ pub struct ServeArgs {
     /// transfer, is taken out of memory (it is loaded again on its next use).
     #[arg(long, env = "PEERLINK_PASSIVATE_AFTER_SECS", default_value = "300")]
     pub passivate_after_secs: String,
+    /// WebSocket connections one client address may hold open at once (behind a reverse
+    /// proxy every client has the proxy's address: raise it there).
+    #[arg(long, env = "PEERLINK_CONNECTIONS_PER_ADDRESS", default_value = "256")]
+    pub connections_per_address: String,
 }
 
 /// A setting that stops the start.
@@ -297,6 +301,12 @@ impl ServeArgs {
                 &self.signups_per_minute,
                 1,
                 1_000_000,
+            )?,
+            connections_per_address: number(
+                "PEERLINK_CONNECTIONS_PER_ADDRESS",
+                &self.connections_per_address,
+                1,
+                10_000_000,
             )?,
             idle_actor_ttl: Duration::from_secs(number(
                 "PEERLINK_PASSIVATE_AFTER_SECS",

@@ -78,6 +78,10 @@ fn bad_settings_are_named() {
         setting_of(&["--upload-quota-bytes", "ten gigs"]),
         "PEERLINK_UPLOAD_QUOTA_BYTES"
     );
+    assert_eq!(
+        setting_of(&["--connections-per-address", "0"]),
+        "PEERLINK_CONNECTIONS_PER_ADDRESS"
+    );
 }
 
 #[test]

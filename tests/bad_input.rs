@@ -16,6 +16,7 @@ on_both_backends!(
     invalid_rooms_and_texts_are_refused,
     a_flood_is_rate_limited_with_a_retry_hint,
     new_names_from_one_address_are_limited,
+    connections_from_one_address_are_limited,
     a_frame_over_the_limit_closes_with_1009,
     foreign_origins_are_refused,
     bad_tokens_are_refused,
@@ -230,6 +231,27 @@ async fn new_names_from_one_address_are_limited(backend: Backend) {
     // Coming back with a token is not a new name: never limited.
     let again = Client::returning(&node, &alice.token).await;
     assert_eq!(again.user_id, alice.user_id);
+}
+
+async fn connections_from_one_address_are_limited(backend: Backend) {
+    let settings = [("PEERLINK_CONNECTIONS_PER_ADDRESS", "2")];
+    let node = Node::start_with(NodeData::fresh(backend), &settings).await;
+    let origin = node.url("");
+    let first = Client::new_user(&node, "alice").await;
+    let _second = Client::connect(&node).await;
+    assert_eq!(
+        handshake_with_origin(&node, &origin).await,
+        Err(429),
+        "a third connection from 127.0.0.1 is refused"
+    );
+    // Closing one gives its place back (once the node has seen it close).
+    first.close().await;
+    let mut tries = 0;
+    while handshake_with_origin(&node, &origin).await.is_err() {
+        tries += 1;
+        assert!(tries < 100, "the closed connection's place never came back");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 async fn a_frame_over_the_limit_closes_with_1009(backend: Backend) {

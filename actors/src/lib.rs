@@ -59,6 +59,8 @@ pub struct NodeContext {
     pub rate: limits::UserRateLimiter,
     /// New identities per client address, so one client cannot fill the database with names.
     pub signups: limits::SignupLimiter,
+    /// Open WebSocket connections per client address, so one client cannot hold them all.
+    pub addresses: Arc<limits::AddressCounter>,
     /// Transfers in progress, per user and in all, and recent offers.
     pub transfers: transfer::book::TransferBook,
     /// Hashes every relayed byte, off the network threads.

@@ -58,6 +58,8 @@ pub struct Limits {
     /// A room with no session, or a user with no session and no transfer, that nothing
     /// has used for this long is taken out of memory; the next use loads it again.
     pub idle_actor_ttl: Duration,
+    /// WebSocket connections one client address may hold open at once.
+    pub connections_per_address: usize,
 }
 
 impl Default for Limits {
@@ -85,6 +87,7 @@ impl Default for Limits {
             offers_per_minute: 20,
             signups_per_minute: 60,
             idle_actor_ttl: Duration::from_secs(300),
+            connections_per_address: 256,
         }
     }
 }
@@ -170,6 +173,59 @@ impl<K: Hash + Eq> RateLimiter<K> {
 
     pub fn burst(&self) -> f64 {
         self.burst
+    }
+}
+
+/// Open connections per client address, with a ceiling.
+#[derive(Debug)]
+pub struct AddressCounter {
+    max: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One open connection of an address; dropping it gives the place back.
+#[derive(Debug)]
+pub struct AddressSlot {
+    counter: std::sync::Arc<AddressCounter>,
+    address: IpAddr,
+}
+
+impl AddressCounter {
+    pub fn new(max: usize) -> Self {
+        AddressCounter {
+            max,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A place for one more connection from `address`, or `None` at the ceiling.
+    pub fn open(self: &std::sync::Arc<Self>, address: IpAddr) -> Option<AddressSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(address).or_default();
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            counter: self.clone(),
+            address,
+        })
+    }
+
+    pub fn max(&self) -> usize {
+        self.max
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self.counter.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.address);
+            }
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 //! within a minute (100 ms up to 10 s), so a room that crashes on every start cannot spin
 //! the node.
 
-use crate::limits::{Limits, SignupLimiter, UserRateLimiter};
+use crate::limits::{AddressCounter, Limits, SignupLimiter, UserRateLimiter};
 use crate::local_registry::LocalRegistry;
 use crate::metrics::METRICS;
 use crate::protocol::RoomName;
@@ -74,6 +74,7 @@ impl NodeSupervisor {
             registry: registry.clone(),
             store: config.store,
             rate: UserRateLimiter::new(config.limits.rate_per_sec, config.limits.rate_burst),
+            addresses: Arc::new(AddressCounter::new(config.limits.connections_per_address)),
             signups: SignupLimiter::new(
                 config.limits.signups_per_minute as f64 / 60.0,
                 config.limits.signups_per_minute as f64,

@@ -32,6 +32,19 @@ pub async fn upgrade(
         )
         .into());
     }
+    // One place per open connection of the client's address, given back when it ends.
+    let address_slot = match req.peer_addr() {
+        Some(peer) => Some(state.node.addresses.open(peer.ip()).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "too many connections from your address (at most {}); close some first",
+                    state.node.addresses.max()
+                ),
+            )
+        })?),
+        None => None,
+    };
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     let limits = &state.node.limits;
     // The codec refuses (close 1009) anything over the largest legal frame; the session
@@ -43,7 +56,13 @@ pub async fn upgrade(
         .max_frame_size(largest)
         .aggregate_continuations()
         .max_continuation_size(largest);
-    SessionActor::launch(state.node.clone(), session, stream, req.peer_addr());
+    SessionActor::launch(
+        state.node.clone(),
+        session,
+        stream,
+        req.peer_addr(),
+        address_slot,
+    );
     Ok(response)
 }
 

@@ -138,6 +138,7 @@ impl Node {
             .env("PEERLINK_FAULTS", "1")
             // Tests make many names from 127.0.0.1; `bad_input` tests the limit itself.
             .env("PEERLINK_SIGNUPS_PER_MINUTE", "1000000")
+            .env("PEERLINK_CONNECTIONS_PER_ADDRESS", "1000000")
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),

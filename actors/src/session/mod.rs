@@ -7,7 +7,7 @@
 //! socket. A client that reads too slowly fills its queue and is disconnected rather than
 //! holding the node's memory hostage.
 
-use crate::limits::TokenBucket;
+use crate::limits::{AddressSlot, TokenBucket};
 use crate::metrics::METRICS;
 use crate::peer::PeerCommand;
 use crate::protocol::client::FrameError;
@@ -143,6 +143,8 @@ pub struct SessionActor {
     last_heard: Instant,
     /// The client's address: for logs, and for the limit on new identities per address.
     peer: Option<SocketAddr>,
+    /// This connection's place in its address's count; given back when the actor goes.
+    _address_slot: Option<AddressSlot>,
     closing: bool,
 }
 
@@ -153,6 +155,7 @@ impl SessionActor {
         ws: actix_ws::Session,
         stream: AggregatedMessageStream,
         peer: Option<SocketAddr>,
+        address_slot: Option<AddressSlot>,
     ) -> Addr<SessionActor> {
         let (tx, rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
@@ -177,6 +180,7 @@ impl SessionActor {
                 rooms: HashSet::new(),
                 last_heard: Instant::now(),
                 peer,
+                _address_slot: address_slot,
                 closing: false,
             }
         })
