@@ -32,6 +32,10 @@ pub struct ServeArgs {
     /// Comma-separated origins allowed to open /ws (unset: the node's own origin).
     #[arg(long, env = "PEERLINK_ALLOWED_ORIGINS")]
     pub allowed_origins: Option<String>,
+    /// Comma-separated addresses of reverse proxies whose `X-Forwarded-For` names the
+    /// client (unset: the connecting address is the client).
+    #[arg(long, env = "PEERLINK_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
     /// This node's id (unset: a random one).
     #[arg(long, env = "PEERLINK_NODE_ID")]
     pub node_id: Option<String>,
@@ -143,6 +147,8 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// Empty: only the node's own origin (the request's Host).
     pub allowed_origins: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     pub node_id: String,
     pub workers: usize,
     pub limits: Limits,
@@ -209,6 +215,22 @@ impl ServeArgs {
                 .map(check_origin)
                 .collect::<Result<_, _>>()?,
         };
+        let trusted_proxies = self
+            .trusted_proxies
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.parse().map_err(|_| {
+                    invalid(
+                        "PEERLINK_TRUSTED_PROXIES",
+                        format!("{p:?} is not an IP address (list the proxies' addresses, e.g. 127.0.0.1)"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let node_id = match self.node_id.as_deref().map(str::trim) {
             None | Some("") => format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
             Some(id)
@@ -332,6 +354,7 @@ impl ServeArgs {
             sqlite_sync,
             admin_token,
             allowed_origins,
+            trusted_proxies,
             node_id,
             workers,
             limits,

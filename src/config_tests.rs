@@ -82,6 +82,10 @@ fn bad_settings_are_named() {
         setting_of(&["--connections-per-address", "0"]),
         "PEERLINK_CONNECTIONS_PER_ADDRESS"
     );
+    assert_eq!(
+        setting_of(&["--trusted-proxies", "127.0.0.1,proxy.local"]),
+        "PEERLINK_TRUSTED_PROXIES"
+    );
 }
 
 #[test]

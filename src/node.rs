@@ -70,6 +70,7 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
         node: runtime.node.clone(),
         store: store.clone(),
         allowed_origins: config.allowed_origins.clone(),
+        trusted_proxies: config.trusted_proxies.clone(),
         admin_token_hash: token::hash(&admin_token),
         started: Instant::now(),
         blobs: blobs.clone(),

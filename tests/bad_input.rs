@@ -17,6 +17,7 @@ on_both_backends!(
     a_flood_is_rate_limited_with_a_retry_hint,
     new_names_from_one_address_are_limited,
     connections_from_one_address_are_limited,
+    behind_a_trusted_proxy_each_client_has_its_own_limit,
     a_frame_over_the_limit_closes_with_1009,
     foreign_origins_are_refused,
     bad_tokens_are_refused,
@@ -252,6 +253,56 @@ async fn connections_from_one_address_are_limited(backend: Backend) {
         assert!(tries < 100, "the closed connection's place never came back");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// `POST /api/sessions` as if through a proxy that says the client is `forwarded_for`.
+async fn sign_up_via(node: &Node, forwarded_for: &str) -> u16 {
+    let (url, forwarded_for) = (node.url("/api/sessions"), forwarded_for.to_owned());
+    tokio::task::spawn_blocking(move || {
+        match ureq::post(&url)
+            .set("Content-Type", "application/json")
+            .set("X-Forwarded-For", &forwarded_for)
+            .send_string(r#"{"name":"someone"}"#)
+        {
+            Ok(response) => response.status(),
+            Err(ureq::Error::Status(status, _)) => status,
+            Err(e) => panic!("{e}"),
+        }
+    })
+    .await
+    .unwrap()
+}
+
+async fn behind_a_trusted_proxy_each_client_has_its_own_limit(backend: Backend) {
+    // The test connects from 127.0.0.1, playing the proxy; the addresses in the header are
+    // from the documentation range and are never contacted.
+    let settings = [
+        ("PEERLINK_SIGNUPS_PER_MINUTE", "1"),
+        ("PEERLINK_TRUSTED_PROXIES", "127.0.0.1"),
+    ];
+    let node = Node::start_with(NodeData::fresh(backend), &settings).await;
+    assert_eq!(sign_up_via(&node, "192.0.2.1").await, 201);
+    assert_eq!(
+        sign_up_via(&node, "192.0.2.1").await,
+        429,
+        "the same client again"
+    );
+    assert_eq!(
+        sign_up_via(&node, "192.0.2.2").await,
+        201,
+        "another client behind the proxy"
+    );
+    // A client cannot escape its limit by writing its own entry in front.
+    assert_eq!(sign_up_via(&node, "198.51.100.9, 192.0.2.2").await, 429);
+
+    // Without trusted proxies the header is ignored: everyone here is 127.0.0.1.
+    let node = Node::start_with(
+        NodeData::fresh(backend),
+        &[("PEERLINK_SIGNUPS_PER_MINUTE", "1")],
+    )
+    .await;
+    assert_eq!(sign_up_via(&node, "192.0.2.1").await, 201);
+    assert_eq!(sign_up_via(&node, "192.0.2.2").await, 429);
 }
 
 async fn a_frame_over_the_limit_closes_with_1009(backend: Backend) {

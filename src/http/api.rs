@@ -1,5 +1,6 @@
 //! The JSON API: identities, rooms, the node list, and admin statistics.
 
+use super::client_address::client_address;
 use super::{ApiError, AppState};
 use actix_web::{web, HttpRequest, HttpResponse};
 use peerlink_actors::protocol::values::validate_user_name;
@@ -21,11 +22,11 @@ pub async fn create_session(
     body: web::Json<NewSession>,
 ) -> Result<HttpResponse, ApiError> {
     let name = validate_user_name(&body.name)?;
-    if let Some(peer) = req.peer_addr() {
+    if let Some(address) = client_address(&req, &state.trusted_proxies) {
         state
             .node
             .signups
-            .check(peer.ip(), Instant::now())
+            .check(address, Instant::now())
             .map_err(ProtocolError::too_many_signups)?;
     }
     let identity = state.node.store.create_identity(name).await?;

@@ -4,6 +4,7 @@
 mod admin;
 mod api;
 mod auth;
+mod client_address;
 mod error;
 mod health;
 mod shares;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub store: Arc<DbStore>,
     /// Origins allowed to open `/ws`; empty means the node's own origin only.
     pub allowed_origins: Vec<String>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// SHA-256 of the admin token (compared by hash, never stored in clear).
     pub admin_token_hash: String,
     pub started: Instant,

@@ -1,6 +1,7 @@
 //! `GET /ws`: the WebSocket upgrade. Checks the handshake's `Origin` against the allow-list
 //! (by default the node's own origin) and hands the connection to a `SessionActor`.
 
+use super::client_address::client_address;
 use super::{ApiError, AppState};
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use peerlink_actors::protocol::ErrorCode;
@@ -33,8 +34,9 @@ pub async fn upgrade(
         .into());
     }
     // One place per open connection of the client's address, given back when it ends.
-    let address_slot = match req.peer_addr() {
-        Some(peer) => Some(state.node.addresses.open(peer.ip()).ok_or_else(|| {
+    let client = client_address(&req, &state.trusted_proxies);
+    let address_slot = match client {
+        Some(address) => Some(state.node.addresses.open(address).ok_or_else(|| {
             ApiError::new(
                 ErrorCode::RateLimited,
                 format!(
@@ -56,13 +58,7 @@ pub async fn upgrade(
         .max_frame_size(largest)
         .aggregate_continuations()
         .max_continuation_size(largest);
-    SessionActor::launch(
-        state.node.clone(),
-        session,
-        stream,
-        req.peer_addr(),
-        address_slot,
-    );
+    SessionActor::launch(state.node.clone(), session, stream, client, address_slot);
     Ok(response)
 }
 

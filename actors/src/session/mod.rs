@@ -27,7 +27,7 @@ use actix_ws::{
     AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError as WsError,
 };
 use std::collections::HashSet;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -141,8 +141,9 @@ pub struct SessionActor {
     /// Rooms this session joined, so that its end can be announced to each.
     rooms: HashSet<RoomName>,
     last_heard: Instant,
-    /// The client's address: for logs, and for the limit on new identities per address.
-    peer: Option<SocketAddr>,
+    /// The client's address (behind a trusted proxy, the one it names): for logs, and for
+    /// the limit on new identities per address.
+    client: Option<IpAddr>,
     /// This connection's place in its address's count; given back when the actor goes.
     _address_slot: Option<AddressSlot>,
     closing: bool,
@@ -154,7 +155,7 @@ impl SessionActor {
         node: Arc<NodeContext>,
         ws: actix_ws::Session,
         stream: AggregatedMessageStream,
-        peer: Option<SocketAddr>,
+        client: Option<IpAddr>,
         address_slot: Option<AddressSlot>,
     ) -> Addr<SessionActor> {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -179,7 +180,7 @@ impl SessionActor {
                 phase: Phase::AwaitingHello(bucket),
                 rooms: HashSet::new(),
                 last_heard: Instant::now(),
-                peer,
+                client,
                 _address_slot: address_slot,
                 closing: false,
             }
@@ -221,7 +222,7 @@ impl SessionActor {
         let timeout = limits.client_timeout;
         ctx.run_interval(limits.heartbeat_interval, move |session, ctx| {
             if session.last_heard.elapsed() > timeout {
-                log::debug!("session {} ({:?}) timed out", session.id, session.peer);
+                log::debug!("session {} ({:?}) timed out", session.id, session.client);
                 session.close(1000, format!("no frame for {} s", timeout.as_secs()), ctx);
             } else {
                 session.sink.deliver(Outbound::Ping);
@@ -298,10 +299,10 @@ impl SessionActor {
         let lookup = match (name, token) {
             (Some(name), None) => {
                 let name = validate_user_name(&name)?;
-                if let Some(peer) = self.peer {
+                if let Some(client) = self.client {
                     self.node
                         .signups
-                        .check(peer.ip(), Instant::now())
+                        .check(client, Instant::now())
                         .map_err(ProtocolError::too_many_signups)?;
                 }
                 store.create_identity(name)
