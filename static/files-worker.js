@@ -34,11 +34,12 @@ function close(id) {
 
 /** Whether this browser can write received files to disk here (sync access handles). */
 async function probe() {
+  const name = `probe-${crypto.randomUUID()}`; // each tab its own: a second tab must not find it locked
   try {
-    const h = await handle('probe');
+    const h = await handle(name);
     h.write(new Uint8Array([1]), { at: 0 });
-    close('probe');
-    await (await directory()).removeEntry('probe');
+    close(name);
+    await (await directory()).removeEntry(name);
     return true;
   } catch {
     return false;
