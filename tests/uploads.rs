@@ -118,6 +118,19 @@ async fn a_posted_upload_reaches_the_room_and_its_history(backend: Backend) {
         .map(|m| m["file"]["name"].clone())
         .collect();
     assert_eq!(files, vec![json!("plan.pdf"), json!("plan.pdf")]);
+
+    // A plain message sent right behind a file, without waiting, comes after it.
+    alice
+        .send_together(&[
+            json!({"type": "say", "id": "f", "room": "lobby", "upload": id}),
+            json!({"type": "say", "id": "t", "room": "lobby", "text": "see above"}),
+        ])
+        .await;
+    let (with_file, plain) = (alice.reply_to("f").await, alice.reply_to("t").await);
+    assert!(
+        with_file["seq"].as_u64() < plain["seq"].as_u64(),
+        "the file first: {with_file} {plain}"
+    );
 }
 
 async fn a_posted_upload_reaches_a_person(backend: Backend) {

@@ -329,6 +329,17 @@ impl Client {
             .expect("send a frame");
     }
 
+    /// Sends several frames in one write, so the node reads them back to back.
+    pub async fn send_together(&mut self, frames: &[Value]) {
+        for frame in frames {
+            self.ws
+                .feed(Message::text(frame.to_string()))
+                .await
+                .expect("queue a frame");
+        }
+        self.ws.flush().await.expect("send the frames");
+    }
+
     pub async fn send_raw(&mut self, message: Message) {
         self.ws.send(message).await.expect("send a raw frame");
     }

@@ -475,8 +475,10 @@ impl SessionActor {
                     ProtocolError::bad_request("\"upload\" must be an upload id (a UUID)")
                 })?;
                 // The upload is checked (and given a share link) first; the message follows.
+                // `wait`: the session reads its next frame only after this one is posted, so
+                // a plain `say` right behind it cannot overtake it.
                 let attach = self.node.store.attach_upload(member.user.id, upload);
-                ctx.spawn(attach.into_actor(self).map(move |result, session, ctx| {
+                ctx.wait(attach.into_actor(self).map(move |result, session, ctx| {
                     let posted = match result {
                         Ok(file) => {
                             session.say(member, target, (text.into(), Some(file)), re.clone(), ctx)
