@@ -2,7 +2,7 @@
 // whole input at once; the page needs the digest of files too large to hold in memory,
 // read piece by piece. Verified against node:crypto by tests/browser/sha256.test.mjs.
 
-const K = new Uint32Array([
+const K = new Int32Array([
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
   0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
   0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
@@ -18,8 +18,9 @@ export class Sha256 {
     this.h = new Uint32Array([
       0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
     ]);
-    this.w = new Uint32Array(64);
+    this.w = new Int32Array(64);
     this.block = new Uint8Array(64); // a partial block waiting for more input
+    this.blockView = new DataView(this.block.buffer);
     this.fill = 0;
     this.length = 0; // bytes hashed so far
   }
@@ -27,6 +28,7 @@ export class Sha256 {
   /** Hash more bytes (a Uint8Array or an ArrayBuffer). */
   update(data) {
     const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     let i = 0;
     this.length += bytes.length;
     if (this.fill) {
@@ -35,10 +37,10 @@ export class Sha256 {
       this.fill += take;
       i = take;
       if (this.fill < 64) return this;
-      this.compress(this.block, 0);
+      this.compress(this.blockView, 0);
       this.fill = 0;
     }
-    for (; i + 64 <= bytes.length; i += 64) this.compress(bytes, i);
+    for (; i + 64 <= bytes.length; i += 64) this.compress(view, i);
     if (i < bytes.length) {
       this.block.set(bytes.subarray(i));
       this.fill = bytes.length - i;
@@ -60,23 +62,25 @@ export class Sha256 {
     return Array.from(this.h, (x) => x.toString(16).padStart(8, '0')).join('');
   }
 
+  /** One 64-byte block at `at` of the DataView `p`. */
   compress(p, at) {
     const w = this.w, h = this.h;
-    for (let t = 0; t < 16; t++, at += 4) {
-      w[t] = (p[at] << 24) | (p[at + 1] << 16) | (p[at + 2] << 8) | p[at + 3];
-    }
-    for (let t = 16; t < 64; t++) {
-      const a = w[t - 15], b = w[t - 2];
-      const s0 = ((a >>> 7) | (a << 25)) ^ ((a >>> 18) | (a << 14)) ^ (a >>> 3);
-      const s1 = ((b >>> 17) | (b << 15)) ^ ((b >>> 19) | (b << 13)) ^ (b >>> 10);
-      w[t] = (w[t - 16] + s0 + w[t - 7] + s1) | 0;
-    }
-    let a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
+    let a = h[0] | 0, b = h[1] | 0, c = h[2] | 0, d = h[3] | 0;
+    let e = h[4] | 0, f = h[5] | 0, g = h[6] | 0, k = h[7] | 0;
     for (let t = 0; t < 64; t++) {
-      const s1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
-      const t1 = (k + s1 + ((e & f) ^ (~e & g)) + K[t] + w[t]) | 0;
-      const s0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
-      const t2 = (s0 + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+      let x;
+      if (t < 16) {
+        x = p.getUint32(at + 4 * t) | 0;
+      } else {
+        const u = w[t - 15], v = w[t - 2];
+        x = (w[t - 16] + (((u >>> 7) | (u << 25)) ^ ((u >>> 18) | (u << 14)) ^ (u >>> 3))
+          + w[t - 7] + (((v >>> 17) | (v << 15)) ^ ((v >>> 19) | (v << 13)) ^ (v >>> 10))) | 0;
+      }
+      w[t] = x;
+      const t1 = (k + (((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7)))
+        + ((e & f) ^ (~e & g)) + K[t] + x) | 0;
+      const t2 = ((((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10)))
+        + ((a & b) ^ (a & c) ^ (b & c))) | 0;
       k = g; g = f; f = e; e = (d + t1) | 0;
       d = c; c = b; b = a; a = (t1 + t2) | 0;
     }
