@@ -89,6 +89,9 @@ pub struct ServeArgs {
         default_value = "10737418240"
     )]
     pub upload_quota_bytes: String,
+    /// Uploads and share links one user may create per minute (and at once).
+    #[arg(long, env = "PEERLINK_CREATIONS_PER_MINUTE", default_value = "60")]
+    pub creations_per_minute: String,
     /// Offers one user may make per minute.
     #[arg(long, env = "PEERLINK_OFFERS_PER_MINUTE", default_value = "20")]
     pub offers_per_minute: String,
@@ -154,6 +157,7 @@ pub struct Config {
     pub limits: Limits,
     pub upload_ttl: Duration,
     pub upload_quota: u64,
+    pub creations_per_minute: u32,
 }
 
 impl ServeArgs {
@@ -369,6 +373,12 @@ impl ServeArgs {
                 &self.upload_quota_bytes,
                 0,
                 1 << 50,
+            )?,
+            creations_per_minute: number(
+                "PEERLINK_CREATIONS_PER_MINUTE",
+                &self.creations_per_minute,
+                1,
+                1_000_000,
             )?,
         })
     }

@@ -86,6 +86,10 @@ fn bad_settings_are_named() {
         setting_of(&["--trusted-proxies", "127.0.0.1,proxy.local"]),
         "PEERLINK_TRUSTED_PROXIES"
     );
+    assert_eq!(
+        setting_of(&["--creations-per-minute", "0"]),
+        "PEERLINK_CREATIONS_PER_MINUTE"
+    );
 }
 
 #[test]

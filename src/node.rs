@@ -76,6 +76,10 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
         blobs: blobs.clone(),
         upload_ttl: config.upload_ttl,
         upload_quota: config.upload_quota,
+        creations: peerlink_actors::limits::UserRateLimiter::new(
+            f64::from(config.creations_per_minute) / 60.0,
+            f64::from(config.creations_per_minute),
+        ),
         busy_uploads: Default::default(),
         bind: Default::default(),
         draining: Default::default(),

@@ -12,7 +12,8 @@ on_both_backends!(
     a_posted_upload_reaches_the_room_and_its_history,
     a_posted_upload_reaches_a_person,
     posting_someone_elses_or_an_unfinished_upload_fails,
-    uploads_stay_within_the_users_quota
+    uploads_stay_within_the_users_quota,
+    creating_uploads_is_rate_limited_per_user
 );
 
 /// Uploads `data` in one tus request (creation-with-upload); returns the upload id.
@@ -263,4 +264,49 @@ async fn uploads_stay_within_the_users_quota(backend: Backend) {
     .unwrap();
     assert_eq!(deleted, 204);
     assert_eq!(create(&node, &alice.token, 600).await.0, 201);
+}
+
+async fn creating_uploads_is_rate_limited_per_user(backend: Backend) {
+    let settings = [("PEERLINK_CREATIONS_PER_MINUTE", "2")];
+    let node = Node::start_with(NodeData::fresh(backend), &settings).await;
+    let alice = Client::new_user(&node, "alice").await;
+    let bob = Client::new_user(&node, "bob").await;
+    assert_eq!(create(&node, &alice.token, 0).await.0, 201);
+    assert_eq!(create(&node, &alice.token, 0).await.0, 201);
+    let (status, body) = create(&node, &alice.token, 0).await;
+    assert_eq!(status, 429, "{body}");
+    let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["error"], "rate_limited");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("too many new uploads"),
+        "{error}"
+    );
+    // Share links draw on the same budget.
+    let (url, token) = (node.url("/api/shares"), alice.token.clone());
+    let (status, retry_after) = tokio::task::spawn_blocking(move || {
+        match ureq::post(&url)
+            .set("Authorization", &format!("Bearer {token}"))
+            .set("Content-Type", "application/json")
+            .send_string(r#"{"upload":"00000000-0000-0000-0000-000000000000"}"#)
+        {
+            Ok(r) => (r.status(), None),
+            Err(ureq::Error::Status(status, r)) => {
+                (status, r.header("Retry-After").map(str::to_owned))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 429);
+    let wait: u64 = retry_after.expect("Retry-After").parse().unwrap();
+    assert!(
+        (1..=30).contains(&wait),
+        "one creation comes back every 30 s: {wait}"
+    );
+    // The budget is per user.
+    assert_eq!(create(&node, &bob.token, 0).await.0, 201);
 }

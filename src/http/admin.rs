@@ -7,7 +7,6 @@ use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use peerlink_actors::metrics::METRICS;
 use peerlink_actors::protocol::{format_time, ErrorCode, Outbound, SessionId};
 use peerlink_actors::transfer::TransferCommand;
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 /// Close code a kicked session gets (application range: "kicked by an administrator").
@@ -122,20 +121,7 @@ pub async fn kick(
 /// `GET /api/admin/rooms`: every room, its last `seq` and the sessions in it now.
 pub async fn rooms(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state)?;
-    let live: HashMap<String, usize> = state
-        .node
-        .registry
-        .rooms()
-        .into_iter()
-        .map(|r| (r.room.to_string(), r.sessions))
-        .collect();
-    let rooms: Vec<serde_json::Value> = state
-        .store
-        .list_rooms()
-        .await?
-        .into_iter()
-        .map(|r| serde_json::json!({ "name": r.name, "last_seq": r.last_seq, "sessions": live.get(&r.name).copied().unwrap_or(0) }))
-        .collect();
+    let rooms = super::api::rooms_with_sessions(&state).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "rooms": rooms })))
 }
 

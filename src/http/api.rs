@@ -36,19 +36,39 @@ pub async fn create_session(
 
 /// `GET /api/rooms`: every room, its last `seq`, and the sessions in it on this node.
 pub async fn list_rooms(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let rooms = state.store.list_rooms().await?;
-    let live: HashMap<String, usize> = state
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "rooms": rooms_with_sessions(&state).await? })))
+}
+
+/// Every room the store knows, and those just opened whose record is still on its way to
+/// the store (they have no message yet), with the sessions in each on this node; by name.
+pub async fn rooms_with_sessions(state: &AppState) -> Result<Vec<serde_json::Value>, ApiError> {
+    let mut live: HashMap<String, usize> = state
         .node
         .registry
         .rooms()
         .into_iter()
         .map(|r| (r.room.to_string(), r.sessions))
         .collect();
-    let rooms: Vec<serde_json::Value> = rooms
+    let mut rooms: Vec<(String, u64, usize)> = state
+        .store
+        .list_rooms()
+        .await?
         .into_iter()
-        .map(|r| serde_json::json!({ "name": r.name, "last_seq": r.last_seq, "sessions": live.get(&r.name).copied().unwrap_or(0) }))
+        .map(|r| {
+            let sessions = live.remove(&r.name).unwrap_or(0);
+            (r.name, r.last_seq, sessions)
+        })
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "rooms": rooms })))
+    rooms.extend(
+        live.into_iter()
+            .filter(|(_, s)| *s > 0)
+            .map(|(name, s)| (name, 0, s)),
+    );
+    rooms.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(rooms
+        .into_iter()
+        .map(|(name, last_seq, sessions)| serde_json::json!({ "name": name, "last_seq": last_seq, "sessions": sessions }))
+        .collect())
 }
 
 /// `GET /api/cluster/nodes`: where clients may connect. A single node lists itself.

@@ -39,6 +39,7 @@ pub async fn create(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let user = bearer_user(&req, &state).await?;
+    super::auth::charge_creation(&state, &user, "share links")?;
     let ttl = body.ttl_secs.unwrap_or(DEFAULT_TTL_SECS);
     if ttl == 0 || ttl > MAX_TTL_SECS {
         return Err(ApiError::new(

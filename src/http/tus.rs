@@ -32,6 +32,8 @@ pub struct TusError {
     status: u16,
     code: ErrorCode,
     message: String,
+    /// Sent as `Retry-After` (seconds, rounded up).
+    retry_after_ms: Option<u64>,
 }
 
 fn tus_error(status: u16, code: ErrorCode, message: impl Into<String>) -> TusError {
@@ -39,6 +41,7 @@ fn tus_error(status: u16, code: ErrorCode, message: impl Into<String>) -> TusErr
         status,
         code,
         message: message.into(),
+        retry_after_ms: None,
     }
 }
 
@@ -59,6 +62,9 @@ impl ResponseError for TusError {
         if self.status == 412 {
             response.insert_header(("Tus-Version", TUS_VERSION));
         }
+        if let Some(ms) = self.retry_after_ms {
+            response.insert_header((header::RETRY_AFTER, ms.div_ceil(1000).to_string()));
+        }
         response.json(serde_json::json!({ "error": self.code, "message": self.message }))
     }
 }
@@ -69,6 +75,7 @@ impl From<ApiError> for TusError {
             status: e.status.unwrap_or(e.code.http_status()),
             code: e.code,
             message: e.message,
+            retry_after_ms: e.retry_after_ms,
         }
     }
 }
@@ -217,6 +224,7 @@ pub async fn create(
 ) -> Result<HttpResponse, TusError> {
     check_version(&req)?;
     let user = authenticate(&req, &state).await?;
+    super::auth::charge_creation(&state, &user, "uploads")?;
     if header_str(&req, "Upload-Defer-Length").is_some() {
         return Err(tus_error(
             400,
