@@ -195,23 +195,50 @@ async fn posting_someone_elses_or_an_unfinished_upload_fails(backend: Backend) {
     assert_eq!(reply["code"], "conflict", "{reply}");
 }
 
-/// `POST /files/` for `length` bytes without a body: (status, Location or the error body).
-async fn create(node: &Node, token: &str, length: u64) -> (u16, String) {
-    let (url, token) = (node.url("/files/"), token.to_owned());
+/// What a request answered, error statuses included.
+struct Reply {
+    status: u16,
+    location: String,
+    retry_after: Option<String>,
+    body: String,
+}
+
+/// Sends `request` (with `body` unless it is empty), off the async runtime.
+async fn reply(request: ureq::Request, body: &'static str) -> Reply {
     tokio::task::spawn_blocking(move || {
-        match ureq::post(&url)
-            .set("Tus-Resumable", "1.0.0")
-            .set("Authorization", &format!("Bearer {token}"))
-            .set("Upload-Length", &length.to_string())
-            .call()
-        {
-            Ok(r) => (r.status(), r.header("Location").unwrap_or("").to_owned()),
-            Err(ureq::Error::Status(status, r)) => (status, r.into_string().unwrap()),
+        let result = if body.is_empty() {
+            request.call()
+        } else {
+            request.send_string(body)
+        };
+        let response = match result {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
             Err(e) => panic!("{e}"),
+        };
+        Reply {
+            status: response.status(),
+            location: response.header("Location").unwrap_or("").to_owned(),
+            retry_after: response.header("Retry-After").map(str::to_owned),
+            body: response.into_string().unwrap_or_default(),
         }
     })
     .await
     .unwrap()
+}
+
+/// `POST /files/` for `length` bytes without a body: (status, Location or the error body).
+async fn create(node: &Node, token: &str, length: u64) -> (u16, String) {
+    let request = ureq::post(&node.url("/files/"))
+        .set("Tus-Resumable", "1.0.0")
+        .set("Authorization", &format!("Bearer {token}"))
+        .set("Upload-Length", &length.to_string());
+    let answer = reply(request, "").await;
+    let text = if answer.status == 201 {
+        answer.location
+    } else {
+        answer.body
+    };
+    (answer.status, text)
 }
 
 async fn uploads_stay_within_the_users_quota(backend: Backend) {
@@ -248,20 +275,10 @@ async fn uploads_stay_within_the_users_quota(backend: Backend) {
     );
 
     // Deleting an upload gives its room back.
-    let url = node.url(&first);
-    let token = alice.token.clone();
-    let deleted = tokio::task::spawn_blocking(move || {
-        match ureq::delete(&url)
-            .set("Tus-Resumable", "1.0.0")
-            .set("Authorization", &format!("Bearer {token}"))
-            .call()
-        {
-            Ok(r) => r.status(),
-            Err(e) => panic!("{e}"),
-        }
-    })
-    .await
-    .unwrap();
+    let request = ureq::delete(&node.url(&first))
+        .set("Tus-Resumable", "1.0.0")
+        .set("Authorization", &format!("Bearer {}", alice.token));
+    let deleted = reply(request, "").await.status;
     assert_eq!(deleted, 204);
     assert_eq!(create(&node, &alice.token, 600).await.0, 201);
 }
@@ -285,22 +302,15 @@ async fn creating_uploads_is_rate_limited_per_user(backend: Backend) {
         "{error}"
     );
     // Share links draw on the same budget.
-    let (url, token) = (node.url("/api/shares"), alice.token.clone());
-    let (status, retry_after) = tokio::task::spawn_blocking(move || {
-        match ureq::post(&url)
-            .set("Authorization", &format!("Bearer {token}"))
-            .set("Content-Type", "application/json")
-            .send_string(r#"{"upload":"00000000-0000-0000-0000-000000000000"}"#)
-        {
-            Ok(r) => (r.status(), None),
-            Err(ureq::Error::Status(status, r)) => {
-                (status, r.header("Retry-After").map(str::to_owned))
-            }
-            Err(e) => panic!("{e}"),
-        }
-    })
-    .await
-    .unwrap();
+    let request = ureq::post(&node.url("/api/shares"))
+        .set("Authorization", &format!("Bearer {}", alice.token))
+        .set("Content-Type", "application/json");
+    let answer = reply(
+        request,
+        r#"{"upload":"00000000-0000-0000-0000-000000000000"}"#,
+    )
+    .await;
+    let (status, retry_after) = (answer.status, answer.retry_after);
     assert_eq!(status, 429);
     let wait: u64 = retry_after.expect("Retry-After").parse().unwrap();
     assert!(
