@@ -35,61 +35,56 @@ fn defaults_run_a_single_sqlite_node_on_loopback() {
 
 #[test]
 fn bad_settings_are_named() {
-    assert_eq!(setting_of(&["--bind", "localhost"]), "PEERLINK_BIND");
-    assert_eq!(
-        setting_of(&["--database-url", "mysql://x/y"]),
-        "PEERLINK_DATABASE_URL"
-    );
-    assert_eq!(
-        setting_of(&["--redis-url", "redis://127.0.0.1:6379"]),
-        "PEERLINK_REDIS_URL"
-    );
-    assert_eq!(
-        setting_of(&["--redis-url", "http://x"]),
-        "PEERLINK_REDIS_URL"
-    );
-    assert_eq!(
-        setting_of(&["--admin-token", "short"]),
-        "PEERLINK_ADMIN_TOKEN"
-    );
-    assert_eq!(
-        setting_of(&["--allowed-origins", "http://ok.example,ftp://bad"]),
-        "PEERLINK_ALLOWED_ORIGINS"
-    );
-    assert_eq!(
-        setting_of(&["--rate-per-sec", "0"]),
-        "PEERLINK_RATE_PER_SEC"
-    );
-    assert_eq!(setting_of(&["--rate-burst", "lots"]), "PEERLINK_RATE_BURST");
-    assert_eq!(
-        setting_of(&["--sqlite-sync", "sometimes"]),
-        "PEERLINK_SQLITE_SYNC"
-    );
-    assert_eq!(setting_of(&["--node-id", "has space"]), "PEERLINK_NODE_ID");
-    assert_eq!(
-        setting_of(&["--signups-per-minute", "0"]),
-        "PEERLINK_SIGNUPS_PER_MINUTE"
-    );
-    assert_eq!(
-        setting_of(&["--passivate-after-secs", "0"]),
-        "PEERLINK_PASSIVATE_AFTER_SECS"
-    );
-    assert_eq!(
-        setting_of(&["--upload-quota-bytes", "ten gigs"]),
-        "PEERLINK_UPLOAD_QUOTA_BYTES"
-    );
-    assert_eq!(
-        setting_of(&["--connections-per-address", "0"]),
-        "PEERLINK_CONNECTIONS_PER_ADDRESS"
-    );
-    assert_eq!(
-        setting_of(&["--trusted-proxies", "127.0.0.1,proxy.local"]),
-        "PEERLINK_TRUSTED_PROXIES"
-    );
-    assert_eq!(
-        setting_of(&["--creations-per-minute", "0"]),
-        "PEERLINK_CREATIONS_PER_MINUTE"
-    );
+    // (flag, bad value, the variable the error must name)
+    let cases = [
+        ("--bind", "localhost", "PEERLINK_BIND"),
+        ("--database-url", "mysql://x/y", "PEERLINK_DATABASE_URL"),
+        (
+            "--redis-url",
+            "redis://127.0.0.1:6379",
+            "PEERLINK_REDIS_URL",
+        ),
+        ("--redis-url", "http://x", "PEERLINK_REDIS_URL"),
+        ("--admin-token", "short", "PEERLINK_ADMIN_TOKEN"),
+        (
+            "--allowed-origins",
+            "http://ok.example,ftp://bad",
+            "PEERLINK_ALLOWED_ORIGINS",
+        ),
+        ("--rate-per-sec", "0", "PEERLINK_RATE_PER_SEC"),
+        ("--rate-burst", "lots", "PEERLINK_RATE_BURST"),
+        ("--sqlite-sync", "sometimes", "PEERLINK_SQLITE_SYNC"),
+        ("--node-id", "has space", "PEERLINK_NODE_ID"),
+        ("--signups-per-minute", "0", "PEERLINK_SIGNUPS_PER_MINUTE"),
+        (
+            "--passivate-after-secs",
+            "0",
+            "PEERLINK_PASSIVATE_AFTER_SECS",
+        ),
+        (
+            "--upload-quota-bytes",
+            "ten gigs",
+            "PEERLINK_UPLOAD_QUOTA_BYTES",
+        ),
+        (
+            "--connections-per-address",
+            "0",
+            "PEERLINK_CONNECTIONS_PER_ADDRESS",
+        ),
+        (
+            "--trusted-proxies",
+            "127.0.0.1,proxy.local",
+            "PEERLINK_TRUSTED_PROXIES",
+        ),
+        (
+            "--creations-per-minute",
+            "0",
+            "PEERLINK_CREATIONS_PER_MINUTE",
+        ),
+    ];
+    for (flag, value, variable) in cases {
+        assert_eq!(setting_of(&[flag, value]), variable, "{flag} {value}");
+    }
 }
 
 #[test]

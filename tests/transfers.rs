@@ -451,20 +451,26 @@ async fn a_transfer_resumes_after_kill_9_of_the_node(backend: Backend) {
     finish_from(alice, &mut bob, id, &data, acked).await;
 }
 
-async fn an_offer_survives_kill_9_of_the_node(backend: Backend) {
+/// Alice offers `len` pseudo-random bytes named `name` to bob, who is online.
+async fn offered_to_bob(
+    backend: Backend,
+    name: &str,
+    len: usize,
+    seed: u64,
+) -> (Node, Client, Client, Uuid, Vec<u8>) {
     let node = Node::start(backend).await;
     let mut alice = Client::new_user(&node, "alice").await;
-    let mut bob = Client::new_user(&node, "bob").await;
-    let data = random_bytes(3 * CHUNK + 5, 41);
+    let bob = Client::new_user(&node, "bob").await;
+    let data = random_bytes(len, seed);
+    let to = json!({"to": bob.user_id});
+    let id = offer(&mut alice, to, name, data.len() as u64, None).await;
+    (node, alice, bob, id, data)
+}
+
+async fn an_offer_survives_kill_9_of_the_node(backend: Backend) {
+    let (node, alice, mut bob, id, data) =
+        offered_to_bob(backend, "kept.bin", 3 * CHUNK + 5, 41).await;
     let size = data.len() as u64;
-    let id = offer(
-        &mut alice,
-        json!({"to": bob.user_id}),
-        "kept.bin",
-        size,
-        None,
-    )
-    .await;
     assert_eq!(bob.next_of("offer").await["transfer"], id.to_string());
     let (alice_token, bob_token) = (alice.token.clone(), bob.token.clone());
     drop((alice, bob));
@@ -494,19 +500,9 @@ async fn an_offer_survives_kill_9_of_the_node(backend: Backend) {
 }
 
 async fn an_offer_accepted_while_the_sender_is_away_waits_for_them(backend: Backend) {
-    let node = Node::start(backend).await;
-    let mut alice = Client::new_user(&node, "alice").await;
-    let mut bob = Client::new_user(&node, "bob").await;
-    let data = random_bytes(2 * CHUNK + 9, 43);
+    let (node, alice, mut bob, id, data) =
+        offered_to_bob(backend, "later.bin", 2 * CHUNK + 9, 43).await;
     let size = data.len() as u64;
-    let id = offer(
-        &mut alice,
-        json!({"to": bob.user_id}),
-        "later.bin",
-        size,
-        None,
-    )
-    .await;
     let alice_token = alice.token.clone();
     alice.close().await;
 

@@ -268,7 +268,8 @@ pub async fn create(
     let quota = state.upload_quota;
     if let QuotaCheck::OverQuota { used } = state.store.create_upload(upload.clone(), quota).await?
     {
-        state.blobs.remove(id);
+        let blobs = state.blobs.clone();
+        let _ = web::block(move || blobs.remove(id)).await;
         return Err(tus_error(
             413,
             ErrorCode::TooLarge,

@@ -2,24 +2,16 @@
 // two chatting people's sessions and kicks one of them: that person's chat page loses its
 // connection, and the console's session list follows. Nothing is logged to the admin page's
 // console. Screenshots go to tests/artifacts/admin-*.png.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ARTIFACTS, launchBrowser, openChat, startNode } from './node.mjs';
+import { ARTIFACTS, nodeAndBrowser, openChat } from './node.mjs';
 
 const ADMIN_TOKEN = 'browser-test-admin-token';
 let node;
 let browser;
 const consoleProblems = [];
 
-before(async () => {
-  node = await startNode();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  node?.stop();
-});
+nodeAndBrowser((n, b) => { node = n; browser = b; });
 
 function person(name) {
   return openChat(browser, node.url, name);

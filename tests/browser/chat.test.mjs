@@ -1,23 +1,15 @@
 // Two people chat on the page the node serves, in headless Chromium: each sees the other's
 // messages and presence, the page keeps working at phone width, and nothing is logged to the
 // browser console. Screenshots of each step go to tests/artifacts/.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ARTIFACTS, launchBrowser, openChat, startNode } from './node.mjs';
+import { ARTIFACTS, nodeAndBrowser, openChat } from './node.mjs';
 
 let node;
 let browser;
 const consoleProblems = [];
 
-before(async () => {
-  node = await startNode();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  node?.stop();
-});
+nodeAndBrowser((n, b) => { node = n; browser = b; });
 
 function person(name, viewport) {
   return openChat(browser, node.url, name, { viewport, onProblem: (p) => consoleProblems.push(p) });

@@ -1,9 +1,11 @@
 // Starts a real `peerlink` node on a free loopback port for the browser tests.
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { after, before } from 'node:test';
 
 const BIN = process.env.PEERLINK_BIN || new URL('../../target/debug/peerlink', import.meta.url).pathname;
 
@@ -49,6 +51,27 @@ export async function startNode({ env = {} } = {}) {
   };
   return node;
 }
+
+/**
+ * A node and a browser for one test file: started before its tests, stopped after them.
+ * `use(node, browser)` receives them once they run; `options` go to `startNode`.
+ */
+export function nodeAndBrowser(use, options) {
+  let node;
+  let browser;
+  before(async () => {
+    node = await startNode(options);
+    browser = await launchBrowser();
+    use(node, browser);
+  });
+  after(async () => {
+    await browser?.close();
+    node?.stop();
+  });
+}
+
+/** SHA-256 in lowercase hex, as `sha256sum` prints it. */
+export const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 
 /** Where screenshots go (tests/artifacts/), created on first use. */
 export const ARTIFACTS = new URL('../artifacts/', import.meta.url).pathname;

@@ -7,31 +7,24 @@
 // To stop a transfer at a known point, the receiver's WebSocket goes through Playwright's
 // WebSocket routing, which can hold back the receiver's `ack` frames past an offset: the
 // sender's window then fills and everything waits there, as with a slow receiver.
-import { test, before, after } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ARTIFACTS, launchBrowser, openChat, startNode } from './node.mjs';
+import { ARTIFACTS, nodeAndBrowser, openChat, sha256, startNode } from './node.mjs';
 
 const MiB = 1024 * 1024;
 const ADMIN_TOKEN = 'browser-test-admin-token';
 let node;
 let browser;
-const files = mkdtempSync(join(tmpdir(), 'peerlink-files-'));
+const files = mkdtempSync(join(tmpdir(), 'peerlink-files-')); // sources and saved copies
+after(() => rmSync(files, { recursive: true, force: true }));
 const consoleProblems = [];
 let nodeDown = false; // while the node is down, the browser reports refused connections itself
 
-before(async () => {
-  node = await startNode();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  node?.stop();
-});
+nodeAndBrowser((n, b) => { node = n; browser = b; });
 
 function problem(text) {
   // Chromium itself reports a WebSocket that cannot connect while the node is down; the
@@ -44,7 +37,6 @@ function person(name, options = {}) {
   return openChat(browser, node.url, name, { ...options, onProblem: problem });
 }
 
-const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
 
 function sourceFile(name, size) {
   const path = join(files, name);
@@ -79,6 +71,22 @@ async function twoPeople(sender, receiver, receiverOptions = {}) {
   const second = await person(receiver, receiverOptions);
   await first.getByRole('complementary').getByRole('button', { name: receiver, exact: true }).waitFor();
   return [first, second];
+}
+
+/**
+ * A transfer of `file` from `sender` to `receiver`, stopped with `holdMiB` MiB acknowledged
+ * and stored (the receiver's later acks are held back by its gate). Resolves once the
+ * sender's card shows that offset.
+ */
+async function stalledTransfer(senderName, receiverName, file, holdMiB) {
+  const gate = ackGate(holdMiB * MiB);
+  const [sender, receiver] = await twoPeople(senderName, receiverName, { beforeOpen: gate.install });
+  await offerFile(sender, receiverName, file);
+  const card = await acceptFile(receiver, senderName, file);
+  await gate.held;
+  const sent = transferCard(sender, file);
+  await sent.getByText(new RegExp(`^${holdMiB}\\.0 MiB of ${file.size / MiB} MiB`)).waitFor();
+  return { sender, receiver, gate, sent, card };
 }
 
 /** In the sender's page: open the conversation with `to` and pick `file` to send there. */
@@ -153,15 +161,8 @@ test('a 20 MiB file goes from alice to bob and bob saves the same bytes', async 
 
 test('the node is killed and restarted mid-transfer, and the transfer completes', async () => {
   const file = sourceFile('backup-20MiB.bin', 20 * MiB);
-  const gate = ackGate(8 * MiB);
-  const [carol, dave] = await twoPeople('carol', 'dave', { beforeOpen: gate.install });
-  await offerFile(carol, 'dave', file);
-  const sent = transferCard(carol, file);
-  const card = await acceptFile(dave, 'carol', file);
-
   // Dave's acks stop at 8 MiB: the node has stored that offset before carol hears of it.
-  await gate.held;
-  await sent.getByText(/^8\.0 MiB of 20 MiB/).waitFor();
+  const { sender: carol, receiver: dave, gate, sent, card } = await stalledTransfer('carol', 'dave', file, 8);
   await carol.screenshot({ path: ARTIFACTS + 'transfer-5-stalled.png' });
 
   // The operator sees the transfer in the admin console.
@@ -192,12 +193,7 @@ test('the node is killed and restarted mid-transfer, and the transfer completes'
 
 test('the sender reloads mid-transfer, picks the file again and the transfer completes', async () => {
   const file = sourceFile('photos-12MiB.tar', 12 * MiB);
-  const gate = ackGate(4 * MiB);
-  const [erin, frank] = await twoPeople('erin', 'frank', { beforeOpen: gate.install });
-  await offerFile(erin, 'frank', file);
-  const card = await acceptFile(frank, 'erin', file);
-  await gate.held;
-  await transferCard(erin, file).getByText(/^4\.0 MiB of 12 MiB/).waitFor();
+  const { sender: erin, receiver: frank, gate, card } = await stalledTransfer('erin', 'frank', file, 4);
 
   await erin.reload();
   await erin.getByText('connected', { exact: true }).waitFor();
@@ -296,13 +292,7 @@ test('a file over the node\'s size limit is refused on the card before anything 
 
 test('the receiver reloads mid-transfer and the transfer goes on from its stored part', async () => {
   const file = sourceFile('dataset-16MiB.csv', 16 * MiB);
-  const gate = ackGate(4 * MiB);
-  const [kate, liam] = await twoPeople('kate', 'liam', { beforeOpen: gate.install });
-  await offerFile(kate, 'liam', file);
-  await acceptFile(liam, 'kate', file);
-  await gate.held;
-  const sent = transferCard(kate, file);
-  await sent.getByText(/^4\.0 MiB of 16 MiB/).waitFor();
+  const { receiver: liam, gate, sent } = await stalledTransfer('kate', 'liam', file, 4);
 
   gate.hold = false;
   await liam.reload();

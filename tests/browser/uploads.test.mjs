@@ -6,30 +6,21 @@
 // Every download is checked by its SHA-256; screenshots go to tests/artifacts/uploads-*.png.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ARTIFACTS, launchBrowser, openChat, startNode } from './node.mjs';
+import { ARTIFACTS, nodeAndBrowser, openChat, sha256 } from './node.mjs';
 
 const MiB = 1024 * 1024;
 let node;
 let browser;
 let dir;
 
-before(async () => {
-  node = await startNode();
-  browser = await launchBrowser();
-  dir = mkdtempSync(join(tmpdir(), 'peerlink-uploads-'));
-});
+nodeAndBrowser((n, b) => { node = n; browser = b; });
+before(() => { dir = mkdtempSync(join(tmpdir(), 'peerlink-uploads-')); });
+after(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
 
-after(async () => {
-  await browser?.close();
-  node?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 
 /** A file of random bytes on disk, as a person would pick it. */
 function randomFile(name, size) {
