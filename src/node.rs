@@ -80,7 +80,7 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
             f64::from(config.creations_per_minute) / 60.0,
             f64::from(config.creations_per_minute),
         ),
-        busy_uploads: Default::default(),
+        upload_claims: Default::default(),
         bind: Default::default(),
         draining: Default::default(),
     });

@@ -10,6 +10,7 @@ mod health;
 mod shares;
 mod static_files;
 mod tus;
+mod upload_claims;
 mod ws;
 
 pub use error::{json_for_empty_errors, ApiError};
@@ -18,12 +19,9 @@ use crate::storage::uploads::BlobStore;
 use crate::storage::DbStore;
 use actix_web::web;
 use peerlink_actors::NodeContext;
-use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::time::Duration;
 use std::time::Instant;
-use uuid::Uuid;
 
 /// Shared by every request handler.
 pub struct AppState {
@@ -49,35 +47,7 @@ pub struct AppState {
     /// Set by a drain: no new connections, not ready.
     pub draining: std::sync::atomic::AtomicBool,
     /// Uploads a request is writing right now: one writer at a time.
-    pub busy_uploads: Mutex<HashSet<Uuid>>,
-}
-
-/// Marks an upload busy for as long as it lives.
-pub struct UploadClaim<'a> {
-    state: &'a AppState,
-    id: Uuid,
-}
-
-impl AppState {
-    /// Claims `id` for one request; `None` when another request holds it.
-    pub fn claim_upload(&self, id: Uuid) -> Option<UploadClaim<'_>> {
-        let mut busy = self
-            .busy_uploads
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        busy.insert(id).then_some(UploadClaim { state: self, id })
-    }
-}
-
-impl Drop for UploadClaim<'_> {
-    fn drop(&mut self) {
-        let mut busy = self
-            .state
-            .busy_uploads
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        busy.remove(&self.id);
-    }
+    pub upload_claims: upload_claims::UploadClaims,
 }
 
 /// Largest JSON body the API accepts.

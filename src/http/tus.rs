@@ -16,6 +16,7 @@ use futures_util::StreamExt;
 use peerlink_actors::hash::{hex, Sha256State};
 use peerlink_actors::protocol::{ErrorCode, User};
 use std::fmt;
+use std::time::Duration;
 use uuid::Uuid;
 
 const TUS_VERSION: &str = "1.0.0";
@@ -25,6 +26,9 @@ const OFFSET_CONTENT_TYPE: &str = "application/offset+octet-stream";
 const WRITE_BATCH: usize = 1024 * 1024;
 /// tus's status for a failed `Upload-Checksum`.
 const CHECKSUM_MISMATCH: u16 = 460;
+/// How long `HEAD` and `DELETE` wait for a `PATCH` of the same upload to end. An
+/// interrupted `PATCH` needs a few milliseconds to store what it got.
+const WRITER_PATIENCE: Duration = Duration::from_secs(5);
 
 /// An error of the tus routes: the status tus names, and the usual JSON body.
 #[derive(Debug)]
@@ -319,6 +323,15 @@ pub async fn head(
     check_version(&req)?;
     let user = authenticate(&req, &state).await?;
     let upload = owned_upload(&state, &user, &id).await?;
+    // Tell the offset the bytes really have: a PATCH that was just interrupted is still
+    // storing its last piece, so wait for it (a live PATCH past the patience is reported as
+    // far as it has committed).
+    let claim = state
+        .upload_claims
+        .claim_within(upload.id, WRITER_PATIENCE)
+        .await;
+    let upload = owned_upload(&state, &user, &id).await?;
+    drop(claim);
     let mut response = tus_response(StatusCode::OK);
     response
         .insert_header(("Upload-Offset", upload.received.to_string()))
@@ -380,7 +393,12 @@ pub async fn terminate(
     check_version(&req)?;
     let user = authenticate(&req, &state).await?;
     let upload = owned_upload(&state, &user, &id).await?;
-    let _busy = state.claim_upload(upload.id).ok_or_else(busy)?;
+    // A PATCH that was just interrupted is still storing what it got: let it finish.
+    let _busy = state
+        .upload_claims
+        .claim_within(upload.id, WRITER_PATIENCE)
+        .await
+        .ok_or_else(busy)?;
     state.store.delete_upload(upload.id).await?;
     let blobs = state.blobs.clone();
     let _ = web::block(move || blobs.remove(upload.id)).await;
@@ -423,7 +441,7 @@ async fn append(
     mut body: web::Payload,
     checksum: Option<[u8; 32]>,
 ) -> Result<u64, TusError> {
-    let _busy = state.claim_upload(upload.id).ok_or_else(busy)?;
+    let _busy = state.upload_claims.try_claim(upload.id).ok_or_else(busy)?;
     let start = upload.received;
     let mut digest = Sha256State::from_bytes(&upload.digest).map_err(io_error)?;
     let mut body_digest = checksum.map(|_| Sha256State::new());
