@@ -3,9 +3,10 @@
 
 use super::client_address::client_address;
 use super::{ApiError, AppState};
+use actix_web::FromRequest;
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use peerlink_actors::protocol::ErrorCode;
-use peerlink_actors::session::SessionActor;
+use peerlink_actors::session::{FrameLimits, InboundFrames, SessionActor};
 
 /// Bytes of header in front of file data in a binary frame (16-byte id, 8-byte offset).
 const BINARY_HEADER: usize = 24;
@@ -47,17 +48,17 @@ pub async fn upgrade(
         })?),
         None => None,
     };
-    let (response, session, stream) = actix_ws::handle(&req, body)?;
+    // actix-ws answers the handshake and writes; the session reads the body itself, a
+    // frame at a time (`InboundFrames`), so that a huge declared frame is refused from its
+    // header instead of buffered.
+    let unread = web::Payload::from_request(&req, &mut actix_web::dev::Payload::None).await?;
+    let (response, session, _) = actix_ws::handle(&req, unread)?;
     let limits = &state.node.limits;
-    // The codec refuses (close 1009) anything over the largest legal frame; the session
-    // applies the tighter text limit itself.
-    let largest = limits
-        .max_text_frame
-        .max(BINARY_HEADER + usize::try_from(limits.chunk_size).unwrap_or(usize::MAX));
-    let stream = stream
-        .max_frame_size(largest)
-        .aggregate_continuations()
-        .max_continuation_size(largest);
+    let frame_limits = FrameLimits {
+        max_text: limits.max_text_frame,
+        max_binary: BINARY_HEADER + usize::try_from(limits.chunk_size).unwrap_or(usize::MAX),
+    };
+    let stream = InboundFrames::new(body, frame_limits);
     SessionActor::launch(state.node.clone(), session, stream, client, address_slot);
     Ok(response)
 }

@@ -3,6 +3,8 @@
 //! over real WebSockets.
 #![allow(dead_code, clippy::result_large_err)]
 
+pub mod raw;
+
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
@@ -173,6 +175,11 @@ impl Node {
             admin_token: ADMIN_TOKEN.into(),
             env,
         }
+    }
+
+    /// The node's process id, to read its memory from `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL: no shutdown code runs.

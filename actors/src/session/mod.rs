@@ -23,9 +23,7 @@ use crate::store::{DirectMessage, NewIdentity, StoreError};
 use crate::transfer::TransferCommand;
 use crate::{now_ms, NodeContext};
 use actix::prelude::*;
-use actix_ws::{
-    AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError as WsError,
-};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError as WsError};
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -34,7 +32,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use transfer_frames::OfferRequest;
 
+mod inbound;
 mod transfer_frames;
+
+pub use inbound::{FrameLimits, InboundFrames};
 
 /// A connection must say `hello` within this time.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,14 +56,29 @@ pub struct LocalSink {
     overflowed: AtomicBool,
 }
 
+/// What one queued frame costs besides its payload (the queue entry, the frame header):
+/// counted so that a flood of empty pings cannot grow the queue for free.
+const QUEUED_FRAME_OVERHEAD: usize = 64;
+/// A frame that the socket does not take within this time ends the writer: the client has
+/// stopped reading, and its queue is freed.
+pub const WRITE_DEADLINE: Duration = Duration::from_secs(30);
+
+/// The bytes an outgoing frame holds while it waits in the queue; `None` for a close,
+/// which always goes through.
+fn queued_cost(out: &Outbound) -> Option<usize> {
+    let payload = match out {
+        Outbound::Frame { json, .. } => json.len(),
+        Outbound::Binary(frame) => frame.len(),
+        Outbound::Pong(payload) => payload.len(),
+        Outbound::Ping => 0,
+        Outbound::Close { .. } => return None,
+    };
+    Some(payload + QUEUED_FRAME_OVERHEAD)
+}
+
 impl SessionSink for LocalSink {
     fn deliver(&self, out: Outbound) -> bool {
-        let queued_len = match &out {
-            Outbound::Frame { json, .. } => Some(json.len()),
-            Outbound::Binary(frame) => Some(frame.len()),
-            _ => None,
-        };
-        if let Some(len) = queued_len {
+        if let Some(len) = queued_cost(&out) {
             if self.queued.fetch_add(len, Ordering::Relaxed) + len > self.max_queued {
                 self.queued.fetch_sub(len, Ordering::Relaxed);
                 if !self.overflowed.swap(true, Ordering::Relaxed) {
@@ -80,37 +96,46 @@ impl SessionSink for LocalSink {
     }
 }
 
-/// Drains a connection's queue into its socket until the queue closes or a close is sent.
+/// Drains a connection's queue into its socket until the queue closes, a close is sent, or
+/// the socket stops taking frames for [`WRITE_DEADLINE`].
 async fn write_loop(
     mut ws: actix_ws::Session,
     mut rx: mpsc::UnboundedReceiver<Outbound>,
     queued: Arc<AtomicUsize>,
 ) {
     while let Some(out) = rx.recv().await {
-        let sent = match out {
-            Outbound::Frame { kind, json } => {
-                queued.fetch_sub(json.len(), Ordering::Relaxed);
-                METRICS.frame_out(kind);
-                ws.text(&*json).await
-            }
-            Outbound::Binary(frame) => {
-                queued.fetch_sub(frame.len(), Ordering::Relaxed);
-                METRICS.frame_out(crate::protocol::ServerKind::Data);
-                ws.binary(frame).await
-            }
-            Outbound::Ping => ws.ping(b"").await,
-            Outbound::Pong(payload) => ws.pong(&payload).await,
-            Outbound::Close { code, reason } => {
-                let reason = CloseReason {
-                    code: CloseCode::from(code),
-                    description: Some(reason),
-                };
-                let _ = ws.close(Some(reason)).await;
-                return;
+        if let Some(len) = queued_cost(&out) {
+            queued.fetch_sub(len, Ordering::Relaxed);
+        }
+        let write = async {
+            match out {
+                Outbound::Frame { kind, json } => {
+                    METRICS.frame_out(kind);
+                    ws.text(&*json).await
+                }
+                Outbound::Binary(frame) => {
+                    METRICS.frame_out(crate::protocol::ServerKind::Data);
+                    ws.binary(frame).await
+                }
+                Outbound::Ping => ws.ping(b"").await,
+                Outbound::Pong(payload) => ws.pong(&payload).await,
+                Outbound::Close { code, reason } => {
+                    let reason = CloseReason {
+                        code: CloseCode::from(code),
+                        description: Some(reason),
+                    };
+                    let _ = ws.clone().close(Some(reason)).await;
+                    Err(actix_ws::Closed)
+                }
             }
         };
-        if sent.is_err() {
-            return;
+        match tokio::time::timeout(WRITE_DEADLINE, write).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return,
+            Err(_) => {
+                METRICS.slow_clients_dropped.inc();
+                return;
+            }
         }
     }
     let _ = ws.close(None).await;
@@ -154,7 +179,7 @@ impl SessionActor {
     pub fn launch(
         node: Arc<NodeContext>,
         ws: actix_ws::Session,
-        stream: AggregatedMessageStream,
+        stream: impl futures_util::Stream<Item = Result<AggregatedMessage, WsError>> + Unpin + 'static,
         client: Option<IpAddr>,
         address_slot: Option<AddressSlot>,
     ) -> Addr<SessionActor> {
@@ -776,7 +801,11 @@ impl StreamHandler<Result<AggregatedMessage, WsError>> for SessionActor {
             Ok(AggregatedMessage::Text(text)) => self.on_text(&text, ctx),
             Ok(AggregatedMessage::Binary(frame)) => self.binary(frame),
             Ok(AggregatedMessage::Ping(payload)) => {
-                self.sink.deliver(Outbound::Pong(payload.to_vec()));
+                // Pongs count in the outbound cap: a client that pings without reading
+                // fills it and is let go, and its socket is no longer read.
+                if !self.sink.deliver(Outbound::Pong(payload.to_vec())) {
+                    self.close(CLOSE_POLICY, "the client reads too slowly", ctx);
+                }
             }
             Ok(AggregatedMessage::Pong(_)) => {}
             Ok(AggregatedMessage::Close(_)) => self.close(1000, "bye", ctx),
