@@ -107,6 +107,14 @@ pub struct ServeArgs {
     /// proxy every client has the proxy's address: raise it there).
     #[arg(long, env = "PEERLINK_CONNECTIONS_PER_ADDRESS", default_value = "256")]
     pub connections_per_address: String,
+    /// Plain HTTP connections (not WebSockets) one client address may hold open at once;
+    /// requests on more get 429. Trusted proxies are not counted.
+    #[arg(
+        long,
+        env = "PEERLINK_HTTP_CONNECTIONS_PER_ADDRESS",
+        default_value = "64"
+    )]
+    pub http_connections_per_address: String,
 }
 
 /// A setting that stops the start.
@@ -158,6 +166,7 @@ pub struct Config {
     pub upload_ttl: Duration,
     pub upload_quota: u64,
     pub creations_per_minute: u32,
+    pub http_connections_per_address: usize,
 }
 
 impl ServeArgs {
@@ -379,6 +388,12 @@ impl ServeArgs {
                 &self.creations_per_minute,
                 1,
                 1_000_000,
+            )?,
+            http_connections_per_address: number(
+                "PEERLINK_HTTP_CONNECTIONS_PER_ADDRESS",
+                &self.http_connections_per_address,
+                1,
+                10_000_000,
             )?,
         })
     }

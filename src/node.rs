@@ -85,15 +85,24 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
         draining: Default::default(),
     });
     let listening = state.clone();
+    let connections = std::sync::Arc::new(http::ConnectionLimits {
+        http: std::sync::Arc::new(peerlink_actors::limits::AddressCounter::new(
+            config.http_connections_per_address,
+        )),
+        trusted_proxies: config.trusted_proxies.clone(),
+    });
     let server = HttpServer::new(move || {
         App::new()
             .wrap(
                 actix_web::middleware::ErrorHandlers::new()
                     .default_handler(http::json_for_empty_errors),
             )
+            .wrap(actix_web::middleware::from_fn(http::limit_body_time))
+            .wrap(actix_web::middleware::from_fn(http::refuse_over_limit))
             .app_data(state.clone())
             .configure(http::routes)
     })
+    .on_connect(move |io, extensions| connections.on_connect(io, extensions))
     .workers(config.workers)
     // Chat frames are small and latency matters: no Nagle delay on our side.
     .tcp_nodelay(true)

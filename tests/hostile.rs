@@ -169,18 +169,16 @@ async fn a_huge_declared_frame_is_refused_from_its_header() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_ping_flood_from_a_client_that_never_reads_is_bounded_and_closed() {
-    let node = Node::start(Backend::Sqlite).await;
-    let before = rss_kib(&node);
-    let mut flood = RawConn::upgrade(&node).await;
-    let hello = json!({"type": "hello", "name": "pinger"}).to_string();
+/// A user who sends up to 64 MiB of pings (for at most 6 s) and never reads a pong;
+/// returns the connection and the bytes sent.
+async fn ping_flood(node: &Node, name: &str) -> (RawConn, usize) {
+    let mut flood = RawConn::upgrade(node).await;
+    let hello = json!({"type": "hello", "name": name}).to_string();
     assert!(
         flood
             .write(&client_frame(true, 0x1, hello.as_bytes()))
             .await
     );
-    // 64 MiB of pings with the largest payload, never reading a pong.
     let ping = client_frame(true, 0x9, &[b'p'; 125]);
     let batch: Vec<u8> = ping
         .iter()
@@ -196,6 +194,14 @@ async fn a_ping_flood_from_a_client_that_never_reads_is_bounded_and_closed() {
             _ => break,
         }
     }
+    (flood, sent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ping_flood_from_a_client_that_never_reads_is_bounded_and_closed() {
+    let node = Node::start(Backend::Sqlite).await;
+    let before = rss_kib(&node);
+    let (mut flood, sent) = ping_flood(&node, "pinger").await;
     let grown_mib = rss_kib(&node).saturating_sub(before) / 1024;
     assert!(
         grown_mib < 48,
@@ -211,4 +217,187 @@ async fn a_ping_flood_from_a_client_that_never_reads_is_bounded_and_closed() {
         flood.close_code_within(Duration::from_secs(20)).await,
         Some(1008)
     );
+}
+
+/// Uploads `data` (creation-with-upload) and makes a link for it with `max_downloads`;
+/// returns the link's path.
+async fn shared_file(node: &Node, token: &str, data: &[u8], max_downloads: u64) -> String {
+    let mut conn = RawConn::open(node).await;
+    let headers = tus_headers(
+        token,
+        &[
+            format!("Upload-Length: {}", data.len()),
+            "Content-Type: application/offset+octet-stream".into(),
+            format!("Content-Length: {}", data.len()),
+        ],
+    );
+    conn.head("POST", "/files/", &headers).await;
+    assert!(conn.write(data).await);
+    let created = conn.response().await;
+    assert_eq!(created.status, 201);
+    let id = created
+        .header("Location")
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
+    let body = json!({"upload": id, "max_downloads": max_downloads}).to_string();
+    let mut conn = RawConn::open(node).await;
+    let headers = [
+        format!("Authorization: Bearer {token}"),
+        "Content-Type: application/json".into(),
+        format!("Content-Length: {}", body.len()),
+    ];
+    conn.head("POST", "/api/shares", &headers).await;
+    assert!(conn.write(body.as_bytes()).await);
+    let link = conn.response().await;
+    assert_eq!(link.status, 201, "{}", String::from_utf8_lossy(&link.body));
+    let link: serde_json::Value = serde_json::from_slice(&link.body).unwrap();
+    link["url"].as_str().unwrap().to_owned()
+}
+
+/// `GET path` with an optional `Range` header value.
+async fn get_range(node: &Node, path: &str, range: Option<&str>) -> common::raw::RawResponse {
+    let mut conn = RawConn::open(node).await;
+    let headers: Vec<String> = range.iter().map(|r| format!("Range: {r}")).collect();
+    conn.head("GET", path, &headers).await;
+    conn.response().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ranges_never_get_more_than_the_links_downloads() {
+    let node = Node::start(Backend::Sqlite).await;
+    let alice = Client::new_user(&node, "alice").await;
+    let data: Vec<u8> = (0..4u32 << 20).map(|i| (i * 7 + i / 251) as u8).collect();
+    let link = shared_file(&node, &alice.token, &data, 1).await;
+    let whole = get_range(&node, &link, None).await;
+    assert_eq!(whole.status, 200);
+    assert!(whole.body == data, "the one download returns the file");
+    let size = data.len();
+    for range in [
+        format!("bytes=-{size}"),
+        "bytes=00-".into(),
+        "bytes= 0-".into(),
+        "BYTES=0-".into(),
+        "bytes=0-,1-".into(),
+        "bytes=1-".into(),
+        format!("bytes={}-", size / 2),
+    ] {
+        let again = get_range(&node, &link, Some(&range)).await;
+        assert!(
+            again.status == 410 || again.status == 416,
+            "Range {range:?} after the one download: {} with {} bytes",
+            again.status,
+            again.body.len()
+        );
+    }
+
+    // A download that breaks off can be resumed from where it stopped, once.
+    let link = shared_file(&node, &alice.token, &data, 1).await;
+    // A client that reads what it is sent (a small receive buffer, so that little waits
+    // unread in its kernel when it breaks off).
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(16 * 1024).unwrap();
+    let stream = socket
+        .connect(([127, 0, 0, 1], node.port).into())
+        .await
+        .unwrap();
+    let mut broken = RawConn::from_stream(stream);
+    broken.head("GET", &link, &[]).await;
+    let mut got = Vec::new();
+    while got.len() < 1 << 20 {
+        let mut chunk = vec![0u8; 64 * 1024];
+        let n = tokio::io::AsyncReadExt::read(&mut broken.stream, &mut chunk)
+            .await
+            .unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&chunk[..n]);
+    }
+    drop(broken);
+    let head_end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let have = got.len() - head_end;
+    let rest = get_range(&node, &link, Some(&format!("bytes={have}-"))).await;
+    assert_eq!(rest.status, 206, "the resume of the one download");
+    let mut joined = got[head_end..].to_vec();
+    joined.extend_from_slice(&rest.body);
+    assert!(joined == data, "the resumed download is the file");
+    assert_eq!(get_range(&node, &link, None).await.status, 410);
+    assert_eq!(get_range(&node, &link, Some("bytes=0-")).await.status, 410);
+}
+
+/// Sends a byte of body every second until the node answers; the answer's status, or
+/// `None` if it never answered within 30 s.
+async fn trickle(mut conn: RawConn) -> Option<u16> {
+    for _ in 0..30 {
+        if let Some(response) = conn.response_within(Duration::from_secs(1)).await {
+            return Some(response.status);
+        }
+        if !conn.write(b" ").await {
+            return None;
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickled_bodies_time_out_and_plain_connections_per_address_are_capped() {
+    let data = common::NodeData::fresh(Backend::Sqlite);
+    let node = Node::start_with(data, &[("PEERLINK_HTTP_CONNECTIONS_PER_ADDRESS", "8")]).await;
+    let mut slow = Vec::new();
+    for _ in 0..8 {
+        let mut conn = RawConn::open(&node).await;
+        let headers = [
+            "Content-Type: application/json".into(),
+            "Content-Length: 200".into(),
+        ];
+        conn.head("POST", "/api/sessions", &headers).await;
+        assert!(conn.write(b"{").await);
+        slow.push(conn);
+    }
+    // The ninth connection from this address is refused at once, and closed.
+    let mut ninth = RawConn::open(&node).await;
+    ninth.head("GET", "/healthz", &[]).await;
+    assert_eq!(ninth.response().await.status, 429);
+    assert!(ninth.closed_within(Duration::from_secs(5)).await);
+    // Each trickle ends with 408 once it falls behind, and gives its place back.
+    let statuses = futures_util::future::join_all(slow.into_iter().map(trickle)).await;
+    assert!(
+        statuses.iter().all(|s| *s == Some(408)),
+        "trickled bodies: {statuses:?}"
+    );
+    let mut back = false;
+    for _ in 0..50 {
+        if healthy_within(&node, STILL_ANSWERS).await {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        back,
+        "the places come back once the node closed the sockets"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_place_is_given_back_only_when_its_socket_closes() {
+    let data = common::NodeData::fresh(Backend::Sqlite);
+    let node = Node::start_with(data, &[("PEERLINK_CONNECTIONS_PER_ADDRESS", "1")]).await;
+    // The node gives up on this reader; the socket stays open on our side.
+    let (stuck, _) = ping_flood(&node, "stuck").await;
+    let (_, status) = RawConn::try_upgrade(&node).await;
+    assert_eq!(
+        status, 429,
+        "the stuck socket still holds the address's one place"
+    );
+    drop(stuck);
+    let mut upgraded = false;
+    for _ in 0..50 {
+        if RawConn::try_upgrade(&node).await.1 == 101 {
+            upgraded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(upgraded, "the place comes back once the socket is closed");
 }

@@ -98,6 +98,9 @@ pub fn json_error(e: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
                 ),
             )
         }
+        JsonPayloadError::Payload(payload) if super::slow_bodies::is_too_slow(payload) => {
+            super::slow_bodies::too_slow()
+        }
         JsonPayloadError::ContentType => ApiError::new(
             ErrorCode::BadRequest,
             "send the body as Content-Type: application/json",

@@ -5,15 +5,19 @@ mod admin;
 mod api;
 mod auth;
 mod client_address;
+mod connection;
 mod error;
 mod health;
 mod shares;
+mod slow_bodies;
 mod static_files;
 mod tus;
 mod upload_claims;
 mod ws;
 
+pub use connection::{refuse_over_limit, ConnectionLimits};
 pub use error::{json_for_empty_errors, ApiError};
+pub use slow_bodies::limit_body_time;
 
 use crate::storage::uploads::BlobStore;
 use crate::storage::DbStore;

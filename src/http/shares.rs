@@ -4,16 +4,21 @@
 //! was revoked or is used up answers 410.
 
 use super::auth::bearer_user;
+use super::connection::{AckProbe, Connection};
 use super::{ApiError, AppState};
 use crate::token;
 use actix_files::NamedFile;
+use actix_web::body::{BodySize, MessageBody};
 use actix_web::http::header::{
     self, ContentDisposition, DispositionParam, DispositionType, ExtendedValue, HeaderValue,
 };
+use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use peerlink_actors::now_ms;
 use peerlink_actors::protocol::{format_time, ErrorCode};
 use serde::Deserialize;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 /// Longest a link may live: 30 days.
 const MAX_TTL_SECS: u64 = 30 * 24 * 3600;
@@ -111,14 +116,29 @@ pub async fn download(
         .sha256
         .clone()
         .ok_or_else(|| gone("the file is not complete"))?;
-    // A download that starts at the first byte counts; a Range that resumes one does not.
-    let from_start = req
-        .headers()
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .is_none_or(|range| range.trim().starts_with("bytes=0-"));
-    if from_start && !state.store.count_download(hash).await? {
-        return Err(gone("the link has been used up"));
+    // What will be sent, decided from the parsed ranges exactly as the file responder will
+    // (it serves the first); `None` when it answers 400 or 416 and sends no byte.
+    let served = served_range(&req, upload.length);
+    if let Some((start, length)) = served {
+        let counts = start == 0;
+        // A link allows `max_downloads × size` bytes in all, however they are asked for.
+        let budget = share
+            .max_downloads
+            .map(|max| max.saturating_mul(upload.length));
+        // A resume often arrives before the node has noticed that the download it resumes
+        // broke off, and so before that one's unsent bytes are back: give it a moment.
+        let mut tries = if counts { 1 } else { RESUME_TRIES };
+        while !state
+            .store
+            .charge_download(hash.clone(), counts, length, budget)
+            .await?
+        {
+            tries -= 1;
+            if tries == 0 {
+                return Err(gone("the link has been used up"));
+            }
+            actix_web::rt::time::sleep(RESUME_RETRY).await;
+        }
     }
     let path = state.blobs.path(upload.id);
     let file = web::block(move || {
@@ -127,11 +147,32 @@ pub async fn download(
     .await
     .map_err(|e| ApiError::new(ErrorCode::Internal, format!("cannot read the file: {e}")))?
     .map_err(|_| gone("the file's bytes are gone"))?;
-    let mut response = file
+    let response = file
         .use_etag(false)
         .use_last_modified(false)
         .set_content_disposition(disposition(&upload.name))
         .into_response(&req);
+    // Bytes the client never got go back to the link's budget.
+    let mut response = match served {
+        Some((_, length)) if length > 0 => {
+            let store = state.store.clone();
+            let acks = req
+                .conn_data::<Connection>()
+                .and_then(Connection::ack_probe);
+            response
+                .map_body(|_, body| {
+                    SentBytes::new(body, length, acks, move |unsent| {
+                        actix_web::rt::spawn(async move {
+                            if let Err(e) = store.refund_download(hash, unsent).await {
+                                log::warn!("could not give back {unsent} unsent bytes: {e}");
+                            }
+                        });
+                    })
+                })
+                .map_into_boxed_body()
+        }
+        _ => response,
+    };
     let headers = response.headers_mut();
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{sha256}\"")) {
         headers.insert(header::ETAG, etag);
@@ -148,6 +189,93 @@ pub async fn download(
         HeaderValue::from_static("private, no-cache"),
     );
     Ok(response)
+}
+
+/// A resume refused for want of budget is tried again this many times, this far apart.
+const RESUME_TRIES: u32 = 10;
+const RESUME_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The (start, length) the file responder will send for this request's `Range`: the whole
+/// file without one, the first parsed range with one, `None` when it will send nothing.
+fn served_range(req: &HttpRequest, size: u64) -> Option<(u64, u64)> {
+    let Some(range) = req.headers().get(header::RANGE) else {
+        return Some((0, size));
+    };
+    let ranges = actix_files::HttpRange::parse(range.to_str().ok()?, size).ok()?;
+    ranges.first().map(|range| (range.start, range.length))
+}
+
+/// What a download that broke off is assumed to have lost on its way, beyond what the
+/// client's side acknowledged: bytes a client's kernel took but the client never read.
+const TRANSIT_ALLOWANCE: u64 = 64 * 1024;
+
+/// A response body that tells, when it goes before its end, how many of its bytes the
+/// client did not get (by what the client's TCP acknowledged, less a small allowance).
+struct SentBytes<B, F: FnOnce(u64)> {
+    body: B,
+    length: u64,
+    yielded: u64,
+    finished: bool,
+    acks: Option<AckProbe>,
+    on_break: Option<F>,
+}
+
+impl<B, F: FnOnce(u64)> SentBytes<B, F> {
+    fn new(body: B, length: u64, acks: Option<AckProbe>, on_break: F) -> Self {
+        SentBytes {
+            body,
+            length,
+            yielded: 0,
+            finished: false,
+            acks,
+            on_break: Some(on_break),
+        }
+    }
+}
+
+impl<B, F> MessageBody for SentBytes<B, F>
+where
+    B: MessageBody + Unpin,
+    F: FnOnce(u64) + Unpin,
+{
+    type Error = B::Error;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let this = self.get_mut();
+        let next = Pin::new(&mut this.body).poll_next(cx);
+        match &next {
+            Poll::Ready(Some(Ok(bytes))) => this.yielded += bytes.len() as u64,
+            Poll::Ready(None) => this.finished = true,
+            _ => {}
+        }
+        next
+    }
+}
+
+impl<B, F: FnOnce(u64)> Drop for SentBytes<B, F> {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let reached = self
+            .acks
+            .as_ref()
+            .and_then(AckProbe::acked_since)
+            .unwrap_or(self.yielded)
+            .min(self.yielded)
+            .saturating_sub(TRANSIT_ALLOWANCE);
+        let missed = self.length.saturating_sub(reached);
+        if let Some(on_break) = self.on_break.take().filter(|_| missed > 0) {
+            on_break(missed);
+        }
+    }
 }
 
 /// RFC 6266: an ASCII fallback name and the exact name as `filename*` (UTF-8), always as

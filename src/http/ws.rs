@@ -2,6 +2,7 @@
 //! (by default the node's own origin) and hands the connection to a `SessionActor`.
 
 use super::client_address::client_address;
+use super::connection::Connection;
 use super::{ApiError, AppState};
 use actix_web::FromRequest;
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
@@ -47,6 +48,15 @@ pub async fn upgrade(
             )
         })?),
         None => None,
+    };
+    // The place is the connection's until its socket really closes, whenever the session
+    // ends: a client that stops reading keeps paying for its open socket.
+    let address_slot = match req.conn_data::<Connection>() {
+        Some(connection) => {
+            connection.hold(address_slot);
+            None
+        }
+        None => address_slot,
     };
     // actix-ws answers the handshake and writes; the session reads the body itself, a
     // frame at a time (`InboundFrames`), so that a huge declared frame is refused from its

@@ -104,5 +104,6 @@ diesel::table! {
         max_downloads -> Nullable<BigInt>,
         downloads -> BigInt,
         revoked_ms -> Nullable<BigInt>,
+        bytes_served -> BigInt,
     }
 }

@@ -26,14 +26,13 @@ pub struct Share {
 }
 
 impl Share {
-    /// Why the link no longer works, if it does not.
+    /// Why the link no longer works at all, if it does not. A used-up link may still serve
+    /// the rest of a download that broke off: that is decided by its byte budget.
     pub fn gone_because(&self, now_ms: i64) -> Option<&'static str> {
         if self.revoked {
             Some("the link was revoked")
         } else if self.expires_ms <= now_ms {
             Some("the link has expired")
-        } else if self.max_downloads.is_some_and(|max| self.downloads >= max) {
-            Some("the link has been used up")
         } else {
             None
         }
@@ -155,24 +154,56 @@ impl DbStore {
         })
     }
 
-    /// Counts one download if the link still allows one; `false` when it does not. The
-    /// check and the count are one statement, so two downloads cannot both take the last.
-    pub fn count_download(&self, hash: String) -> StoreFuture<bool> {
-        self.blocking("count_download", move |conn| {
+    /// Takes `bytes` from the link's byte budget and, for a download that starts at the
+    /// first byte, one of its downloads; `false` when the link does not allow it. `budget`
+    /// is `None` for a link without a download limit. The check and the charge are one
+    /// statement, so two requests cannot both take what is left.
+    pub fn charge_download(
+        &self,
+        hash: String,
+        counts: bool,
+        bytes: u64,
+        budget: Option<u64>,
+    ) -> StoreFuture<bool> {
+        self.blocking("charge_download", move |conn| {
+            let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+            let budget = budget.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX));
             let open = shares::table
                 .filter(shares::hash.eq(&hash))
                 .filter(shares::revoked_ms.is_null())
                 .filter(shares::expires_ms.gt(now_ms()))
-                .filter(
+                .filter(shares::bytes_served.le(budget.saturating_sub(bytes)));
+            let counted = if counts {
+                let open = open.filter(
                     shares::max_downloads
                         .is_null()
                         .or(shares::downloads.lt(shares::max_downloads.assume_not_null())),
                 );
-            let counted = with_conn!(conn, |c| diesel::update(open)
-                .set(shares::downloads.eq(shares::downloads + 1))
+                with_conn!(conn, |c| diesel::update(open)
+                    .set((
+                        shares::downloads.eq(shares::downloads + 1),
+                        shares::bytes_served.eq(shares::bytes_served + bytes),
+                    ))
+                    .execute(c))
+            } else {
+                with_conn!(conn, |c| diesel::update(open)
+                    .set(shares::bytes_served.eq(shares::bytes_served + bytes))
+                    .execute(c))
+            };
+            Ok(counted.map_err(unavailable)? == 1)
+        })
+    }
+
+    /// Gives back the bytes of a download that broke off before they were sent.
+    pub fn refund_download(&self, hash: String, bytes: u64) -> StoreFuture<()> {
+        self.blocking("refund_download", move |conn| {
+            let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+            let link = shares::table.filter(shares::hash.eq(&hash));
+            with_conn!(conn, |c| diesel::update(link)
+                .set(shares::bytes_served.eq(shares::bytes_served - bytes))
                 .execute(c))
             .map_err(unavailable)?;
-            Ok(counted == 1)
+            Ok(())
         })
     }
 

@@ -141,6 +141,7 @@ impl Node {
             // Tests make many names from 127.0.0.1; `bad_input` tests the limit itself.
             .env("PEERLINK_SIGNUPS_PER_MINUTE", "1000000")
             .env("PEERLINK_CONNECTIONS_PER_ADDRESS", "1000000")
+            .env("PEERLINK_HTTP_CONNECTIONS_PER_ADDRESS", "1000000")
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),

@@ -37,6 +37,10 @@ impl RawConn {
         let stream = TcpStream::connect(("127.0.0.1", node.port))
             .await
             .expect("connect to the node");
+        RawConn::from_stream(stream)
+    }
+
+    pub fn from_stream(stream: TcpStream) -> RawConn {
         stream.set_nodelay(true).expect("nodelay");
         RawConn {
             stream,
@@ -136,8 +140,8 @@ impl RawConn {
         }
     }
 
-    /// Upgrades this connection to a WebSocket (no hello yet).
-    pub async fn upgrade(node: &Node) -> RawConn {
+    /// Asks to upgrade to a WebSocket; the handshake's status (101 when it upgraded).
+    pub async fn try_upgrade(node: &Node) -> (RawConn, u16) {
         let mut conn = RawConn::open(node).await;
         conn.head(
             "GET",
@@ -150,8 +154,14 @@ impl RawConn {
             ],
         )
         .await;
-        let response = conn.response().await;
-        assert_eq!(response.status, 101, "WebSocket upgrade");
+        let status = conn.response().await.status;
+        (conn, status)
+    }
+
+    /// Upgrades a new connection to a WebSocket (no hello yet).
+    pub async fn upgrade(node: &Node) -> RawConn {
+        let (conn, status) = RawConn::try_upgrade(node).await;
+        assert_eq!(status, 101, "WebSocket upgrade");
         conn
     }
 
