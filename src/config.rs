@@ -79,6 +79,18 @@ pub struct ServeArgs {
     /// Transfers the node runs at once.
     #[arg(long, env = "PEERLINK_TRANSFERS_PER_NODE", default_value = "1000")]
     pub transfers_per_node: String,
+    /// Seconds a streaming transfer may go without an acknowledgement while data waits;
+    /// then it pauses and frees that data.
+    #[arg(long, env = "PEERLINK_TRANSFER_STALL_SECS", default_value = "30")]
+    pub transfer_stall_secs: String,
+    /// Bytes all streaming transfers may hold unacknowledged together (a window each);
+    /// an accepted transfer past it waits, paused, until there is room.
+    #[arg(
+        long,
+        env = "PEERLINK_TRANSFER_MEMORY_BYTES",
+        default_value = "536870912"
+    )]
+    pub transfer_memory_bytes: String,
     /// Seconds an incomplete upload is kept before its bytes are removed.
     #[arg(long, env = "PEERLINK_UPLOAD_TTL_SECS", default_value = "7200")]
     pub upload_ttl_secs: String,
@@ -325,6 +337,18 @@ impl ServeArgs {
                 1,
                 1_000_000,
             )?,
+            transfer_stall: Duration::from_secs(number(
+                "PEERLINK_TRANSFER_STALL_SECS",
+                &self.transfer_stall_secs,
+                1,
+                24 * 3600,
+            )?),
+            transfer_memory: number(
+                "PEERLINK_TRANSFER_MEMORY_BYTES",
+                &self.transfer_memory_bytes,
+                1,
+                1 << 50,
+            )?,
             offers_per_minute: number(
                 "PEERLINK_OFFERS_PER_MINUTE",
                 &self.offers_per_minute,
@@ -357,6 +381,15 @@ impl ServeArgs {
                 format!(
                     "{} characters may not fit in a {}-byte frame (PEERLINK_MAX_FRAME_BYTES)",
                     limits.max_text_chars, limits.max_text_frame
+                ),
+            ));
+        }
+        if limits.transfer_memory < limits.window {
+            return Err(invalid(
+                "PEERLINK_TRANSFER_MEMORY_BYTES",
+                format!(
+                    "{} bytes do not hold one transfer window ({} bytes)",
+                    limits.transfer_memory, limits.window
                 ),
             ));
         }

@@ -345,7 +345,10 @@ async fn trickled_bodies_time_out_and_plain_connections_per_address_are_capped()
     let node = Node::start_with(data, &[("PEERLINK_HTTP_CONNECTIONS_PER_ADDRESS", "8")]).await;
     let mut slow = Vec::new();
     for _ in 0..8 {
+        // One answered request first: the connection is surely counted.
         let mut conn = RawConn::open(&node).await;
+        conn.head("GET", "/healthz", &[]).await;
+        assert_eq!(conn.response().await.status, 200);
         let headers = [
             "Content-Type: application/json".into(),
             "Content-Length: 200".into(),
@@ -400,4 +403,85 @@ async fn a_websocket_place_is_given_back_only_when_its_socket_closes() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(upgraded, "the place comes back once the socket is closed");
+}
+
+const CHUNK: usize = 256 * 1024;
+const WINDOW: usize = 4 * 1024 * 1024;
+
+fn data_frame(transfer: &str, offset: u64, len: usize) -> Vec<u8> {
+    let id: uuid::Uuid = transfer.parse().unwrap();
+    let mut frame = Vec::with_capacity(24 + len);
+    frame.extend_from_slice(id.as_bytes());
+    frame.extend_from_slice(&offset.to_be_bytes());
+    frame.resize(24 + len, 0x5a);
+    frame
+}
+
+/// The next `kind` frame about `transfer`.
+async fn transfer_frame(
+    client: &mut Client,
+    kind: &'static str,
+    transfer: &str,
+) -> serde_json::Value {
+    let transfer = transfer.to_owned();
+    client
+        .next_matching(move |f| f["type"] == kind && f["transfer"] == transfer.as_str())
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_transfers_pause_and_the_node_bounds_what_they_hold() {
+    let data = common::NodeData::fresh(Backend::Sqlite);
+    let two_windows = (2 * WINDOW).to_string();
+    let node = Node::start_with(
+        data,
+        &[
+            ("PEERLINK_TRANSFER_STALL_SECS", "2"),
+            ("PEERLINK_TRANSFER_MEMORY_BYTES", &two_windows),
+        ],
+    )
+    .await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    let mut bob = Client::new_user(&node, "bob").await;
+    let mut transfers = Vec::new();
+    for n in 0..3 {
+        let offer = json!({"type": "offer", "to": bob.user_id, "name": format!("f{n}"),
+            "size": 2 * WINDOW, "mime": "application/octet-stream"});
+        let offered = alice.request(offer).await;
+        assert_eq!(offered["type"], "offered", "{offered}");
+        let id = offered["transfer"].as_str().unwrap().to_owned();
+        transfer_frame(&mut bob, "offer", &id).await;
+        bob.send(json!({"type": "accept", "transfer": id, "offset": 0}))
+            .await;
+        transfer_frame(&mut alice, "accepted", &id).await;
+        transfers.push(id);
+    }
+    // Two windows are all the node may hold: the third waits, paused.
+    let waiting = transfer_frame(&mut alice, "paused", &transfers[2]).await;
+    assert_eq!(waiting["offset"], 0);
+    // A full window on each of the first two; bob reads it and never acknowledges.
+    for id in &transfers[..2] {
+        for offset in (0..WINDOW).step_by(CHUNK) {
+            alice
+                .send_binary(data_frame(id, offset as u64, CHUNK))
+                .await;
+        }
+    }
+    for id in &transfers[..2] {
+        let paused = transfer_frame(&mut bob, "paused", id).await;
+        assert_eq!(paused["offset"], 0, "nothing was acknowledged");
+        transfer_frame(&mut alice, "paused", id).await;
+    }
+    // Their memory is free again, so the third goes on.
+    transfer_frame(&mut alice, "resume", &transfers[2]).await;
+    transfer_frame(&mut bob, "resume", &transfers[2]).await;
+    let (_, metrics) = node.get("/metrics").await;
+    assert!(
+        metrics.contains("peerlink_transfers_stalled_total 2"),
+        "{metrics}"
+    );
+    // A stalled receiver takes its transfer up again with accept at the offset.
+    bob.send(json!({"type": "accept", "transfer": transfers[0], "offset": 0}))
+        .await;
+    transfer_frame(&mut alice, "resume", &transfers[0]).await;
 }

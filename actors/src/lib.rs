@@ -63,6 +63,8 @@ pub struct NodeContext {
     pub addresses: Arc<limits::AddressCounter>,
     /// Transfers in progress, per user and in all, and recent offers.
     pub transfers: transfer::book::TransferBook,
+    /// Bytes that streaming transfers may hold unacknowledged, node-wide.
+    pub transfer_memory: limits::ByteBudget,
     /// Hashes every relayed byte, off the network threads.
     pub hasher: hash_actor::HashActor,
     /// Test-only fault injection (`debug_panic` frames); off unless the node is started with

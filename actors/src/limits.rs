@@ -60,6 +60,12 @@ pub struct Limits {
     pub idle_actor_ttl: Duration,
     /// WebSocket connections one client address may hold open at once.
     pub connections_per_address: usize,
+    /// A streaming transfer whose receivers acknowledge nothing for this long, while data
+    /// waits for them, pauses and frees what it holds.
+    pub transfer_stall: Duration,
+    /// Bytes all streaming transfers of the node may hold unacknowledged together; each
+    /// streaming transfer reserves a full window of it.
+    pub transfer_memory: u64,
 }
 
 impl Default for Limits {
@@ -88,6 +94,8 @@ impl Default for Limits {
             signups_per_minute: 60,
             idle_actor_ttl: Duration::from_secs(300),
             connections_per_address: 256,
+            transfer_stall: Duration::from_secs(30),
+            transfer_memory: 512 * 1024 * 1024,
         }
     }
 }
@@ -226,6 +234,48 @@ impl Drop for AddressSlot {
                 open.remove(&self.address);
             }
         }
+    }
+}
+
+/// The node-wide budget of bytes that streaming transfers may hold unacknowledged.
+#[derive(Debug)]
+pub struct ByteBudget {
+    total: u64,
+    reserved: std::sync::atomic::AtomicU64,
+}
+
+impl ByteBudget {
+    pub fn new(total: u64) -> Self {
+        ByteBudget {
+            total,
+            reserved: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Takes `bytes` if they are left; `false` (and nothing taken) if not.
+    pub fn reserve(&self, bytes: u64) -> bool {
+        use std::sync::atomic::Ordering;
+        self.reserved
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |reserved| {
+                reserved
+                    .checked_add(bytes)
+                    .filter(|&after| after <= self.total)
+            })
+            .is_ok()
+    }
+
+    pub fn release(&self, bytes: u64) {
+        use std::sync::atomic::Ordering;
+        let _ = self
+            .reserved
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |reserved| {
+                Some(reserved.saturating_sub(bytes))
+            });
+    }
+
+    /// Bytes reserved now.
+    pub fn reserved(&self) -> u64 {
+        self.reserved.load(std::sync::atomic::Ordering::Acquire)
     }
 }
 

@@ -23,6 +23,10 @@ pub struct Metrics {
     pub messages_stored: IntCounter,
     pub slow_clients_dropped: IntCounter,
     pub transfers_active: IntGauge,
+    /// Transfers paused because their receivers stopped acknowledging.
+    pub transfers_stalled: IntCounter,
+    /// Bytes of the node's transfer memory reserved by streaming transfers.
+    pub transfer_memory_reserved: IntGauge,
     /// Room actors in memory (rooms with no session for a while are passivated).
     pub rooms_live: IntGauge,
     /// Peer (user) actors in memory.
@@ -83,6 +87,16 @@ impl Metrics {
             .unwrap_or_else(|_| unreachable_metric());
         let transfers_active = IntGauge::new("transfers_active", "Transfers in progress")
             .unwrap_or_else(|_| unreachable_metric());
+        let transfers_stalled = IntCounter::new(
+            "transfers_stalled_total",
+            "Transfers paused because nothing was acknowledged for PEERLINK_TRANSFER_STALL_SECS",
+        )
+        .unwrap_or_else(|_| unreachable_metric());
+        let transfer_memory_reserved = IntGauge::new(
+            "transfer_memory_reserved_bytes",
+            "Transfer memory reserved by streaming transfers (a window each)",
+        )
+        .unwrap_or_else(|_| unreachable_metric());
         let rooms_live = IntGauge::new("rooms_live", "Room actors in memory")
             .unwrap_or_else(|_| unreachable_metric());
         let peers_live = IntGauge::new("peers_live", "Peer (user) actors in memory")
@@ -114,6 +128,8 @@ impl Metrics {
             Box::new(messages_stored.clone()),
             Box::new(slow_clients_dropped.clone()),
             Box::new(transfers_active.clone()),
+            Box::new(transfers_stalled.clone()),
+            Box::new(transfer_memory_reserved.clone()),
             Box::new(rooms_live.clone()),
             Box::new(peers_live.clone()),
             Box::new(transfer_bytes.clone()),
@@ -146,6 +162,8 @@ impl Metrics {
             messages_stored,
             slow_clients_dropped,
             transfers_active,
+            transfers_stalled,
+            transfer_memory_reserved,
             rooms_live,
             peers_live,
             transfer_bytes,

@@ -5,7 +5,7 @@
 //! within a minute (100 ms up to 10 s), so a room that crashes on every start cannot spin
 //! the node.
 
-use crate::limits::{AddressCounter, Limits, SignupLimiter, UserRateLimiter};
+use crate::limits::{AddressCounter, ByteBudget, Limits, SignupLimiter, UserRateLimiter};
 use crate::local_registry::LocalRegistry;
 use crate::metrics::METRICS;
 use crate::protocol::RoomName;
@@ -80,6 +80,7 @@ impl NodeSupervisor {
                 config.limits.signups_per_minute as f64,
             ),
             transfers,
+            transfer_memory: ByteBudget::new(config.limits.transfer_memory),
             hasher,
             limits: config.limits,
             faults: config.faults,

@@ -28,7 +28,12 @@ use bytes::Bytes;
 use flow::Flow;
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use uuid::Uuid;
+
+/// How often a transfer looks at its progress (a quarter of the stall time, within these).
+const STALL_CHECK_MIN: Duration = Duration::from_millis(250);
+const STALL_CHECK_MAX: Duration = Duration::from_secs(5);
 
 /// What a transfer starts from.
 #[derive(Debug, Clone)]
@@ -155,6 +160,13 @@ pub struct TransferActor {
     /// Whether the transfer has a stored record (it was accepted).
     saved: bool,
     start: Option<TransferStart>,
+    /// A window of the node's transfer memory is held while streaming.
+    reserved: bool,
+    /// Paused only because the node's transfer memory was all taken: resumes when some is
+    /// free.
+    waiting_for_memory: bool,
+    /// When the acknowledged offset last moved, or data last started waiting for it.
+    last_progress: Instant,
 }
 
 impl TransferActor {
@@ -210,6 +222,9 @@ impl TransferActor {
             secured: record.acked,
             saved: true,
             start: None,
+            reserved: false,
+            waiting_for_memory: false,
+            last_progress: Instant::now(),
             node,
         }
     }
@@ -246,6 +261,9 @@ impl TransferActor {
             secured: 0,
             saved: false,
             start: Some(start),
+            reserved: false,
+            waiting_for_memory: false,
+            last_progress: Instant::now(),
             node,
         }
     }
@@ -414,6 +432,10 @@ impl TransferActor {
             if self.sender_session.is_none() {
                 // The sender is away (a reload, or a restart of the node): wait for them.
                 self.pause();
+            } else if !self.reserve_memory() {
+                // The node holds all the unacknowledged data it may: wait for room.
+                self.pause();
+                self.waiting_for_memory = true;
             }
         }
         if resuming {
@@ -511,8 +533,12 @@ impl TransferActor {
                 )
             }
         }
+        let was_idle = self.flow.sent() == self.flow.acked();
         if let Err(error) = self.flow.data(&frame) {
             return self.refuse(session, offset, error);
+        }
+        if was_idle {
+            self.last_progress = Instant::now();
         }
         let len = frame.len();
         let out = Outbound::Binary(frame.frame);
@@ -558,6 +584,7 @@ impl TransferActor {
         if slowest <= self.flow.acked() {
             return;
         }
+        self.last_progress = Instant::now();
         match self.flow.ack(slowest) {
             Ok(ready) => self.to_hash.extend(ready),
             Err(e) => return log::error!("transfer {}: inconsistent ack: {e}", self.id),
@@ -772,6 +799,7 @@ impl TransferActor {
     fn pause(&mut self) {
         self.phase = Phase::Paused;
         self.flow.rewind();
+        self.release_memory();
         let frame = ServerFrame::Paused {
             transfer: self.id,
             offset: self.flow.acked(),
@@ -845,7 +873,12 @@ impl TransferActor {
         {
             return;
         }
+        self.waiting_for_memory = !self.reserve_memory();
+        if self.waiting_for_memory {
+            return;
+        }
         self.phase = Phase::Streaming;
+        self.last_progress = Instant::now();
         let out = ServerFrame::Resume {
             transfer: self.id,
             offset: self.flow.acked(),
@@ -885,8 +918,52 @@ impl TransferActor {
         });
     }
 
+    /// Takes a window of the node's transfer memory for streaming; `false` if none is left.
+    fn reserve_memory(&mut self) -> bool {
+        if !self.reserved {
+            self.reserved = self.node.transfer_memory.reserve(self.node.limits.window);
+            self.report_memory();
+        }
+        self.reserved
+    }
+
+    fn release_memory(&mut self) {
+        if std::mem::take(&mut self.reserved) {
+            self.node.transfer_memory.release(self.node.limits.window);
+            self.report_memory();
+        }
+    }
+
+    fn report_memory(&self) {
+        let reserved = self.node.transfer_memory.reserved();
+        METRICS
+            .transfer_memory_reserved
+            .set(i64::try_from(reserved).unwrap_or(i64::MAX));
+    }
+
+    /// Pauses a transfer whose receivers have acknowledged nothing for too long while data
+    /// waits for them, freeing that data; and resumes one that waits for transfer memory.
+    fn watch_progress(&mut self) {
+        let stalled = self.phase == Phase::Streaming
+            && self.flow.sent() > self.flow.acked()
+            && self.last_progress.elapsed() >= self.node.limits.transfer_stall;
+        if stalled {
+            log::info!(
+                "transfer {}: nothing acknowledged for {} s; paused at {}",
+                self.id,
+                self.node.limits.transfer_stall.as_secs(),
+                self.flow.acked()
+            );
+            METRICS.transfers_stalled.inc();
+            self.pause();
+        } else if self.phase == Phase::Paused && self.waiting_for_memory {
+            self.try_resume();
+        }
+    }
+
     fn stop(&mut self, outcome: &str, ctx: &mut Context<Self>) {
         METRICS.transfer_finished(outcome);
+        self.release_memory();
         self.phase = Phase::Finished;
         ctx.stop();
     }
@@ -913,6 +990,8 @@ impl Actor for TransferActor {
                 self.expire_offer_later(ctx);
             }
         }
+        let watch = (self.node.limits.transfer_stall / 4).clamp(STALL_CHECK_MIN, STALL_CHECK_MAX);
+        ctx.run_interval(watch, |transfer, _| transfer.watch_progress());
         let ttl = self.node.limits.transfer_ttl;
         ctx.run_interval(ttl, |transfer, ctx| {
             if transfer.phase == Phase::Paused {
