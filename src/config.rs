@@ -91,6 +91,9 @@ pub struct ServeArgs {
         default_value = "536870912"
     )]
     pub transfer_memory_bytes: String,
+    /// Bytes of the data volume that uploads must leave free, for chat and the database.
+    #[arg(long, env = "PEERLINK_DISK_RESERVE_BYTES", default_value = "268435456")]
+    pub disk_reserve_bytes: String,
     /// Seconds an incomplete upload is kept before its bytes are removed.
     #[arg(long, env = "PEERLINK_UPLOAD_TTL_SECS", default_value = "7200")]
     pub upload_ttl_secs: String,
@@ -179,6 +182,7 @@ pub struct Config {
     pub upload_quota: u64,
     pub creations_per_minute: u32,
     pub http_connections_per_address: usize,
+    pub disk_reserve: u64,
 }
 
 impl ServeArgs {
@@ -427,6 +431,12 @@ impl ServeArgs {
                 &self.http_connections_per_address,
                 1,
                 10_000_000,
+            )?,
+            disk_reserve: number(
+                "PEERLINK_DISK_RESERVE_BYTES",
+                &self.disk_reserve_bytes,
+                0,
+                1 << 50,
             )?,
         })
     }

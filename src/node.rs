@@ -74,6 +74,7 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
         admin_token_hash: token::hash(&admin_token),
         started: Instant::now(),
         blobs: blobs.clone(),
+        volume: crate::storage::disk::DataVolume::new(&config.data_dir, config.disk_reserve),
         upload_ttl: config.upload_ttl,
         upload_quota: config.upload_quota,
         creations: peerlink_actors::limits::UserRateLimiter::new(

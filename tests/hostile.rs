@@ -219,9 +219,8 @@ async fn a_ping_flood_from_a_client_that_never_reads_is_bounded_and_closed() {
     );
 }
 
-/// Uploads `data` (creation-with-upload) and makes a link for it with `max_downloads`;
-/// returns the link's path.
-async fn shared_file(node: &Node, token: &str, data: &[u8], max_downloads: u64) -> String {
+/// Uploads `data` in one request (creation-with-upload); its id, or the refusal's status.
+async fn upload_bytes(node: &Node, token: &str, data: &[u8]) -> Result<String, u16> {
     let mut conn = RawConn::open(node).await;
     let headers = tus_headers(
         token,
@@ -232,15 +231,20 @@ async fn shared_file(node: &Node, token: &str, data: &[u8], max_downloads: u64) 
         ],
     );
     conn.head("POST", "/files/", &headers).await;
-    assert!(conn.write(data).await);
+    // A refusal may come before the body is all sent, and close the connection.
+    let _ = conn.write(data).await;
     let created = conn.response().await;
-    assert_eq!(created.status, 201);
-    let id = created
-        .header("Location")
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap();
+    if created.status != 201 {
+        return Err(created.status);
+    }
+    let location = created.header("Location").expect("Location");
+    Ok(location.rsplit('/').next().expect("id").to_owned())
+}
+
+/// Uploads `data` (creation-with-upload) and makes a link for it with `max_downloads`;
+/// returns the link's path.
+async fn shared_file(node: &Node, token: &str, data: &[u8], max_downloads: u64) -> String {
+    let id = upload_bytes(node, token, data).await.expect("the upload");
     let body = json!({"upload": id, "max_downloads": max_downloads}).to_string();
     let mut conn = RawConn::open(node).await;
     let headers = [
@@ -484,4 +488,133 @@ async fn stalled_transfers_pause_and_the_node_bounds_what_they_hold() {
     bob.send(json!({"type": "accept", "transfer": transfers[0], "offset": 0}))
         .await;
     transfer_frame(&mut alice, "resume", &transfers[0]).await;
+}
+
+/// A small tmpfs of its own for a node's data, unmounted when dropped. Needs root (as
+/// `tests/run.sh` has in CI): the test fails, rather than passes, without it.
+struct SmallVolume {
+    dir: std::path::PathBuf,
+}
+
+impl SmallVolume {
+    fn mount(mib: u64) -> SmallVolume {
+        let dir = tempfile::Builder::new()
+            .prefix("peerlink-small-volume-")
+            .tempdir()
+            .unwrap()
+            .keep();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(mounted, "mounting a {mib} MiB tmpfs needs root");
+        SmallVolume { dir }
+    }
+
+    /// Writes a file until the volume has at most `leave` bytes free; returns its path.
+    fn fill(&self, leave: u64) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.dir.join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let block = vec![1u8; 64 * 1024];
+        while free_bytes(&self.dir) > leave {
+            let room = usize::try_from(free_bytes(&self.dir) - leave).unwrap_or(usize::MAX);
+            if file.write_all(&block[..room.min(block.len())]).is_err() {
+                break;
+            }
+        }
+        file.sync_all().ok();
+        path
+    }
+}
+
+impl Drop for SmallVolume {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+fn free_bytes(dir: &std::path::Path) -> u64 {
+    let output = std::process::Command::new("df")
+        .args(["--output=avail", "-B1"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .nth(1)
+        .and_then(|line| line.trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_cannot_take_the_disk_that_chat_needs() {
+    const MIB: usize = 1024 * 1024;
+    let volume = SmallVolume::mount(48);
+    let data = common::NodeData {
+        dir: volume.dir.clone(),
+        database_url: format!("sqlite://{}/peerlink.db", volume.dir.display()),
+    };
+    let reserve = (16 * MIB).to_string();
+    let node = Node::start_with(data, &[("PEERLINK_DISK_RESERVE_BYTES", &reserve)]).await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    alice.join("lobby", None).await;
+    assert_eq!(alice.say("lobby", "before").await["seq"], 1);
+
+    // Uploads may fill the volume down to the reserve, and no further.
+    assert_eq!(
+        upload_bytes(&node, &alice.token, &vec![3; 40 * MIB]).await,
+        Err(507)
+    );
+    let kept = upload_bytes(&node, &alice.token, &vec![3; 20 * MIB])
+        .await
+        .expect("fits");
+    assert_eq!(
+        upload_bytes(&node, &alice.token, &vec![3; 12 * MIB]).await,
+        Err(507)
+    );
+    assert_eq!(alice.say("lobby", "chat still works").await["seq"], 2);
+    assert_eq!(node.get("/readyz").await.0, 200);
+
+    // Something else fills the volume: the node says it is not ready, and users can still
+    // sign in and delete (signing in writes nothing it needs).
+    let filler = volume.fill(0);
+    let (status, body) = node.get("/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    let mut describe = RawConn::open(&node).await;
+    let path = format!("/api/uploads/{kept}");
+    describe
+        .head("GET", &path, &tus_headers(&alice.token, &[]))
+        .await;
+    assert_eq!(
+        describe.response().await.status,
+        200,
+        "authenticated on a full disk"
+    );
+    // A little room (as a cleaner would make) and the user deletes the file.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&filler)
+        .unwrap()
+        .set_len(
+            std::fs::metadata(&filler)
+                .unwrap()
+                .len()
+                .saturating_sub(2 * MIB as u64),
+        )
+        .unwrap();
+    let mut delete = RawConn::open(&node).await;
+    let path = format!("/files/{kept}");
+    delete
+        .head("DELETE", &path, &tus_headers(&alice.token, &[]))
+        .await;
+    assert_eq!(delete.response().await.status, 204);
+    assert_eq!(node.get("/readyz").await.0, 200, "ready again");
+    assert_eq!(alice.say("lobby", "after").await["seq"], 3);
 }

@@ -10,7 +10,7 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-/// The node can do its work: the database answers.
+/// The node can do its work: the database answers and its volume has room to write.
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
         return Err(ApiError::new(
@@ -18,6 +18,10 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             "the node is draining",
         ));
     }
+    state
+        .volume
+        .ready()
+        .map_err(|reason| ApiError::new(ErrorCode::Unavailable, reason))?;
     match state.store.ping().await {
         Ok(()) => Ok(HttpResponse::Ok()
             .json(serde_json::json!({ "status": "ready", "node": state.node.node_id }))),

@@ -40,6 +40,8 @@ pub struct AppState {
     pub started: Instant,
     /// Where upload bytes live.
     pub blobs: BlobStore,
+    /// The data volume: uploads leave its reserve free.
+    pub volume: crate::storage::disk::DataVolume,
     /// An incomplete upload is removed this long after it was created.
     pub upload_ttl: Duration,
     /// Bytes one user's uploads may take in all.

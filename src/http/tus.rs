@@ -263,6 +263,7 @@ pub async fn create(
         expires_ms: peerlink_actors::now_ms()
             + i64::try_from(state.upload_ttl.as_millis()).unwrap_or(i64::MAX),
     };
+    state.volume.room_for_upload(length).map_err(disk_full)?;
     let blobs = state.blobs.clone();
     let id = upload.id;
     web::block(move || blobs.create(id))
@@ -425,6 +426,11 @@ pub async fn describe(
     })))
 }
 
+/// 507: the upload would take the disk space the node keeps for chat.
+fn disk_full(e: crate::storage::disk::DiskError) -> TusError {
+    tus_error(507, ErrorCode::Unavailable, e.to_string())
+}
+
 fn busy() -> TusError {
     tus_error(
         409,
@@ -473,6 +479,16 @@ async fn append(
             None => true,
         };
         if pending_len >= WRITE_BATCH || (done && pending_len > 0) {
+            if let Err(full) = state.volume.room_for_upload(pending_len as u64) {
+                // As for an interrupted PATCH: what was stored stays, unless a checksum
+                // covers the whole body.
+                if checksum.is_some() {
+                    truncate(state, upload.id, start).await;
+                } else {
+                    store_progress(state, upload, received, &digest).await?;
+                }
+                return Err(disk_full(full));
+            }
             let chunks = std::mem::take(&mut pending);
             let at = received;
             received += pending_len as u64;
@@ -495,6 +511,17 @@ async fn append(
             return Err(tus_error(CHECKSUM_MISMATCH, ErrorCode::BadRequest, message));
         }
     }
+    store_progress(state, upload, received, &digest).await?;
+    Ok(received)
+}
+
+/// Makes the bytes up to `received` durable and records how far the upload is.
+async fn store_progress(
+    state: &AppState,
+    upload: &Upload,
+    received: u64,
+    digest: &Sha256State,
+) -> Result<(), TusError> {
     let blobs = state.blobs.clone();
     let id = upload.id;
     web::block(move || blobs.sync(id))
@@ -506,7 +533,7 @@ async fn append(
         .store
         .update_upload(upload.id, received, digest.to_bytes(), sha256)
         .await?;
-    Ok(received)
+    Ok(())
 }
 
 async fn write_and_hash(

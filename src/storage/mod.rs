@@ -4,6 +4,7 @@
 //! [`writer`]. Nothing here ever runs on an actor's event loop.
 
 pub mod connection;
+pub mod disk;
 pub mod schema;
 pub mod shares;
 pub mod uploads;
@@ -25,6 +26,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use writer::{WriteJob, Writer};
+
+/// A token is marked used again once a tenth of its lifetime has passed since the last
+/// mark, not on every request: expiry stays exact to within that tenth.
+const TOKEN_TOUCH_FRACTION: i64 = 10;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StorageError {
@@ -312,11 +317,17 @@ impl Store for DbStore {
             if now.saturating_sub(last_used_ms) > ttl_ms {
                 return Err(StoreError::UnknownToken);
             }
-            let target = tokens::table.filter(tokens::hash.eq(&hash));
-            with_conn!(conn, |c| diesel::update(target)
-                .set(tokens::last_used_ms.eq(now))
-                .execute(c))
-            .map_err(unavailable)?;
+            // Marking the token used is bookkeeping: a failed write (a full disk, say) must not
+            // lock the user out, and a token used a moment ago needs no new write.
+            if now.saturating_sub(last_used_ms) >= ttl_ms / TOKEN_TOUCH_FRACTION {
+                let target = tokens::table.filter(tokens::hash.eq(&hash));
+                if let Err(e) = with_conn!(conn, |c| diesel::update(target)
+                    .set(tokens::last_used_ms.eq(now))
+                    .execute(c))
+                {
+                    log::warn!("could not mark a token used: {e}");
+                }
+            }
             user_from_row(&id, name)
         })
     }
