@@ -618,3 +618,19 @@ async fn uploads_cannot_take_the_disk_that_chat_needs() {
     assert_eq!(node.get("/readyz").await.0, 200, "ready again");
     assert_eq!(alice.say("lobby", "after").await["seq"], 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_hosts_from_strangers_do_not_make_a_foreign_origin_ours() {
+    let node = Node::start(Backend::Sqlite).await;
+    for forged in [
+        "X-Forwarded-Host: evil.example",
+        "Forwarded: host=evil.example;proto=http",
+    ] {
+        let extra = ["Origin: http://evil.example".into(), forged.into()];
+        let (_, status) = RawConn::upgrade_with(&node, &extra).await;
+        assert_eq!(status, 403, "{forged}");
+    }
+    // The node's own origin still opens a WebSocket.
+    let (_, status) = RawConn::try_upgrade(&node).await;
+    assert_eq!(status, 101);
+}

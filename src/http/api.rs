@@ -1,6 +1,6 @@
 //! The JSON API: identities, rooms, the node list, and admin statistics.
 
-use super::client_address::client_address;
+use super::client_address::{client_address, client_facing_host};
 use super::{ApiError, AppState};
 use actix_web::{web, HttpRequest, HttpResponse};
 use peerlink_actors::protocol::values::validate_user_name;
@@ -73,10 +73,10 @@ pub async fn rooms_with_sessions(state: &AppState) -> Result<Vec<serde_json::Val
 
 /// `GET /api/cluster/nodes`: where clients may connect. A single node lists itself.
 pub async fn cluster_nodes(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let info = req.connection_info();
+    let (scheme, host) = client_facing_host(&req, &state.trusted_proxies);
     let node = serde_json::json!({
         "id": state.node.node_id,
-        "url": format!("{}://{}", info.scheme(), info.host()),
+        "url": format!("{scheme}://{host}"),
         "connections": state.node.registry.session_count(),
     });
     HttpResponse::Ok().json(serde_json::json!({ "nodes": [node] }))

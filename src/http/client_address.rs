@@ -8,6 +8,31 @@
 use actix_web::HttpRequest;
 use std::net::IpAddr;
 
+/// The scheme and host the client used. `Forwarded`, `X-Forwarded-Host` and
+/// `X-Forwarded-Proto` are believed only from a trusted proxy; from anyone else they could
+/// make a foreign page's origin look like the node's own.
+pub fn client_facing_host(req: &HttpRequest, trusted: &[IpAddr]) -> (String, String) {
+    let from_proxy = req
+        .peer_addr()
+        .is_some_and(|peer| trusted.contains(&peer.ip()));
+    if from_proxy {
+        let info = req.connection_info();
+        return (info.scheme().to_owned(), info.host().to_owned());
+    }
+    let host = req
+        .headers()
+        .get(actix_web::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_else(|| req.app_config().host().to_owned());
+    let scheme = if req.app_config().secure() {
+        "https"
+    } else {
+        "http"
+    };
+    (scheme.to_owned(), host)
+}
+
 pub fn client_address(req: &HttpRequest, trusted: &[IpAddr]) -> Option<IpAddr> {
     let peer = req.peer_addr()?.ip();
     if !trusted.contains(&peer) {

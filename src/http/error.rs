@@ -70,7 +70,13 @@ impl From<StoreError> for ApiError {
     #[track_caller]
     fn from(e: StoreError) -> Self {
         let location = std::panic::Location::caller();
-        log::warn!("store error at {location}: {e}");
+        // A bad token or a missing row is the client's doing, and anyone can send a
+        // thousand: only the database's own failures are worth a warning.
+        if matches!(e, StoreError::Unavailable(_)) {
+            log::warn!("store error at {location}: {e}");
+        } else {
+            log::debug!("store error at {location}: {e}");
+        }
         match e {
             StoreError::UnknownToken => ApiError::new(
                 ErrorCode::Unauthorized,

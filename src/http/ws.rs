@@ -1,7 +1,7 @@
 //! `GET /ws`: the WebSocket upgrade. Checks the handshake's `Origin` against the allow-list
 //! (by default the node's own origin) and hands the connection to a `SessionActor`.
 
-use super::client_address::client_address;
+use super::client_address::{client_address, client_facing_host};
 use super::connection::Connection;
 use super::{ApiError, AppState};
 use actix_web::FromRequest;
@@ -19,7 +19,7 @@ pub async fn upgrade(
 ) -> Result<HttpResponse, actix_web::Error> {
     if let Some(origin) = req.headers().get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or_default().to_ascii_lowercase();
-        if !origin_allowed(&origin, &req, &state.allowed_origins) {
+        if !origin_allowed(&origin, &req, &state) {
             log::info!("refused a WebSocket from origin {origin:?}");
             return Err(ApiError::new(
                 ErrorCode::Forbidden,
@@ -76,8 +76,9 @@ pub async fn upgrade(
 /// The node's own origin (the Origin's host and port equal the Host header) or a listed
 /// one. Browsers always send `Origin`; other clients, which carry no ambient credentials a
 /// foreign page could abuse, may leave it out.
-fn origin_allowed(origin: &str, req: &HttpRequest, allowed: &[String]) -> bool {
-    let host = req.connection_info().host().to_ascii_lowercase();
+fn origin_allowed(origin: &str, req: &HttpRequest, state: &AppState) -> bool {
+    let (trusted, allowed) = (&state.trusted_proxies, &state.allowed_origins);
+    let host = client_facing_host(req, trusted).1.to_ascii_lowercase();
     let authority = origin
         .strip_prefix("http://")
         .or_else(|| origin.strip_prefix("https://"));

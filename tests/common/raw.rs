@@ -142,18 +142,20 @@ impl RawConn {
 
     /// Asks to upgrade to a WebSocket; the handshake's status (101 when it upgraded).
     pub async fn try_upgrade(node: &Node) -> (RawConn, u16) {
+        RawConn::upgrade_with(node, &[]).await
+    }
+
+    /// Asks to upgrade with `extra` header lines besides the WebSocket ones.
+    pub async fn upgrade_with(node: &Node, extra: &[String]) -> (RawConn, u16) {
         let mut conn = RawConn::open(node).await;
-        conn.head(
-            "GET",
-            "/ws",
-            &[
-                "Upgrade: websocket".into(),
-                "Connection: Upgrade".into(),
-                "Sec-WebSocket-Version: 13".into(),
-                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==".into(),
-            ],
-        )
-        .await;
+        let mut headers: Vec<String> = vec![
+            "Upgrade: websocket".into(),
+            "Connection: Upgrade".into(),
+            "Sec-WebSocket-Version: 13".into(),
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==".into(),
+        ];
+        headers.extend_from_slice(extra);
+        conn.head("GET", "/ws", &headers).await;
         let status = conn.response().await.status;
         (conn, status)
     }

@@ -97,13 +97,28 @@ pub struct User {
 pub fn validate_user_name(raw: &str) -> Result<String, ProtocolError> {
     let name = raw.trim();
     let chars = name.chars().count();
-    if chars == 0 || chars > MAX_USER_NAME || name.chars().any(char::is_control) {
+    if chars == 0 || chars > MAX_USER_NAME || has_hidden(name) {
         return Err(ProtocolError::bad_request(format!(
-            "invalid name {:?}: use 1-{MAX_USER_NAME} characters without control characters",
+            "invalid name {:?}: use 1-{MAX_USER_NAME} characters without control, invisible or direction-changing characters",
             truncate_for_message(raw)
         )));
     }
     Ok(name.to_owned())
+}
+
+/// Whether a name holds a character a reader cannot see for what it is: a control
+/// character, or a format character (Unicode category Cf: zero-width spaces and joiners,
+/// bidirectional overrides that make `exe.pdf` read `fdp.exe`, soft hyphens, tags). The
+/// one exception is a zero-width joiner after a symbol, which joins emoji (👩‍💻).
+fn has_hidden(name: &str) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    let mut previous = None;
+    name.chars().any(|c| {
+        let joins_emoji = c == '\u{200d}'
+            && previous.is_some_and(|p: char| p.general_category() == GeneralCategory::OtherSymbol);
+        previous = Some(c);
+        c.is_control() || (c.general_category() == GeneralCategory::Format && !joins_emoji)
+    })
 }
 
 /// Checks chat text: not empty, at most `max_chars` characters (Unicode scalar values).
@@ -133,9 +148,9 @@ pub const DEFAULT_MIME: &str = "application/octet-stream";
 pub fn validate_file_name(raw: &str) -> Result<String, ProtocolError> {
     let name = raw.trim();
     let chars = name.chars().count();
-    if chars == 0 || chars > MAX_FILE_NAME || name.chars().any(char::is_control) {
+    if chars == 0 || chars > MAX_FILE_NAME || has_hidden(name) {
         return Err(ProtocolError::bad_request(format!(
-            "invalid file name {:?}: use 1-{MAX_FILE_NAME} characters without control characters",
+            "invalid file name {:?}: use 1-{MAX_FILE_NAME} characters without control, invisible or direction-changing characters",
             truncate_for_message(raw)
         )));
     }

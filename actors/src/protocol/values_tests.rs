@@ -54,3 +54,30 @@ fn user_ids_are_uuids() {
         Some(ErrorCode::BadRequest)
     );
 }
+
+#[test]
+fn names_refuse_invisible_and_direction_changing_characters() {
+    for sneaky in [
+        "alice\u{202e}fdp.exe",
+        "bob\u{200b}",
+        "\u{2066}carol",
+        "dave\u{feff}",
+        "eve\u{ad}",
+        "tag\u{e0041}",
+    ] {
+        assert!(validate_user_name(sneaky).is_err(), "{sneaky:?}");
+        assert!(validate_file_name(sneaky).is_err(), "{sneaky:?}");
+    }
+    // Letters, marks and symbols of every script stay welcome.
+    for fine in ["Zoë", "مرحبا", "日本語.pdf", "résumé (final).pdf", "👩‍💻"] {
+        assert!(validate_user_name(fine).is_ok(), "{fine:?}");
+        assert!(validate_file_name(fine).is_ok(), "{fine:?}");
+    }
+}
+
+#[test]
+fn a_joiner_is_allowed_only_inside_an_emoji() {
+    assert!(validate_user_name("ali\u{200d}ce").is_err());
+    assert!(validate_user_name("\u{200d}alice").is_err());
+    assert!(validate_user_name("👩\u{200d}💻").is_ok());
+}

@@ -43,8 +43,9 @@ pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 pub const CLOSE_TOO_BIG: u16 = 1009;
 /// Close code for a client the node gives up on (policy violation).
 pub const CLOSE_POLICY: u16 = 1008;
-/// A connected session counts as activity: its token is marked used this often, so that
-/// the user's other devices are not refused while this one is in use.
+/// A connected session counts as activity: its token is marked used this often (or four
+/// times per token lifetime, if that is shorter), so that the user's other devices are not
+/// refused while this one is in use.
 pub const TOKEN_TOUCH_INTERVAL: Duration = Duration::from_secs(300);
 
 /// The outgoing queue of one local connection.
@@ -239,7 +240,8 @@ impl SessionActor {
                 session.close(CLOSE_POLICY, "no hello within 10 s", ctx);
             }
         });
-        ctx.run_interval(TOKEN_TOUCH_INTERVAL, |session, _| {
+        let touch_every = TOKEN_TOUCH_INTERVAL.min(limits.session_ttl / 4);
+        ctx.run_interval(touch_every, |session, _| {
             if let Phase::Ready { token, .. } = &session.phase {
                 session.node.store.touch_token(token.clone());
             }
