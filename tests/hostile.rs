@@ -634,3 +634,24 @@ async fn forwarded_hosts_from_strangers_do_not_make_a_foreign_origin_ours() {
     let (_, status) = RawConn::try_upgrade(&node).await;
     assert_eq!(status, 101);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_unparseable_frames_costs_budget_and_ends_in_1008() {
+    let node = Node::start(Backend::Sqlite).await;
+    let mut bystander = Client::new_user(&node, "bystander").await;
+    bystander.join("lobby", None).await;
+    let mut flooder = Client::new_user(&node, "flooder").await;
+    let junk = "{".repeat(60 * 1024);
+    for _ in 0..300 {
+        flooder
+            .send_raw(tokio_tungstenite::tungstenite::Message::text(junk.clone()))
+            .await;
+    }
+    assert_eq!(bystander.say("lobby", "still served").await["seq"], 1);
+    let code = flooder.closed().await;
+    assert_eq!(
+        code.map(u16::from),
+        Some(1008),
+        "a client that keeps sending through rate_limited is let go"
+    );
+}

@@ -43,6 +43,9 @@ pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 pub const CLOSE_TOO_BIG: u16 = 1009;
 /// Close code for a client the node gives up on (policy violation).
 pub const CLOSE_POLICY: u16 = 1008;
+/// Frames a client may send in a row while its rate budget is spent (each answered with
+/// `rate_limited`) before the node closes the connection.
+pub const REFUSALS_BEFORE_CLOSE: u32 = 100;
 /// A connected session counts as activity: its token is marked used this often (or four
 /// times per token lifetime, if that is shorter), so that the user's other devices are not
 /// refused while this one is in use.
@@ -173,6 +176,9 @@ pub struct SessionActor {
     /// This connection's place in its address's count; given back when the actor goes.
     _address_slot: Option<AddressSlot>,
     closing: bool,
+    /// Frames refused in a row for want of rate budget; past [`REFUSALS_BEFORE_CLOSE`] the
+    /// client is not listening to `rate_limited` and is let go.
+    refused_in_a_row: u32,
 }
 
 impl SessionActor {
@@ -209,6 +215,7 @@ impl SessionActor {
                 client,
                 _address_slot: address_slot,
                 closing: false,
+                refused_in_a_row: 0,
             }
         })
     }
@@ -270,16 +277,20 @@ impl SessionActor {
             Ok(parsed) => parsed,
             Err(FrameError { id, error }) => {
                 METRICS.frame_in_invalid();
+                // Frames the node cannot use cost budget like any other.
+                if let Err(refusal) = self.charge_rate(ctx) {
+                    return self.send_error(id.as_deref(), &refusal);
+                }
                 return self.send_error(id.as_deref(), &error);
             }
         };
         METRICS.frame_in(parsed.frame.kind());
         // Acknowledgements pace file data (several per megabyte), so they are bounded by
         // the data received rather than by the chat rate.
-        let paced = !matches!(parsed.frame, ClientFrame::Ack { .. });
-        if let Err(wait) = if paced { self.charge_rate() } else { Ok(()) } {
-            let millis = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
-            return self.send_error(parsed.id.as_deref(), &ProtocolError::rate_limited(millis));
+        if !matches!(parsed.frame, ClientFrame::Ack { .. }) {
+            if let Err(refusal) = self.charge_rate(ctx) {
+                return self.send_error(parsed.id.as_deref(), &refusal);
+            }
         }
         let re = parsed.id;
         let result = match (&self.phase, parsed.frame) {
@@ -304,15 +315,27 @@ impl SessionActor {
         }
     }
 
-    fn charge_rate(&mut self) -> Result<(), Duration> {
+    /// Takes one frame from the rate budget. A client that keeps sending through its
+    /// refusals is closed (1008): answering it would cost the node more than it allows.
+    fn charge_rate(&mut self, ctx: &mut Context<Self>) -> Result<(), ProtocolError> {
         let now = Instant::now();
         let (rate, burst) = (self.node.rate.rate(), self.node.rate.burst());
-        match &mut self.phase {
+        let charged = match &mut self.phase {
             Phase::AwaitingHello(bucket) | Phase::Authenticating(bucket) => {
                 bucket.take(rate, burst, now)
             }
             Phase::Ready { user, .. } => self.node.rate.check(user.id, now),
+        };
+        let Err(wait) = charged else {
+            self.refused_in_a_row = 0;
+            return Ok(());
+        };
+        self.refused_in_a_row += 1;
+        if self.refused_in_a_row > REFUSALS_BEFORE_CLOSE {
+            self.close(CLOSE_POLICY, "frames sent far faster than allowed", ctx);
         }
+        let millis = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+        Err(ProtocolError::rate_limited(millis))
     }
 
     fn hello(
