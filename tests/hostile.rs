@@ -655,3 +655,50 @@ async fn a_flood_of_unparseable_frames_costs_budget_and_ends_in_1008() {
         "a client that keeps sending through rate_limited is let go"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_replay_or_history_never_overflows_the_readers_queue() {
+    let data = common::NodeData::fresh(Backend::Sqlite);
+    let settings = [
+        ("PEERLINK_RATE_PER_SEC", "100000"),
+        ("PEERLINK_RATE_BURST", "100000"),
+    ];
+    let node = Node::start_with(data, &settings).await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    alice.join("big", None).await;
+    // 600 messages of 16 KB: 9.6 MB, more than a connection's 8 MiB outbound queue.
+    let text = "😀".repeat(4000);
+    for _ in 0..600 {
+        alice.say("big", &text).await;
+    }
+    let mut bob = Client::new_user(&node, "bob").await;
+    let joined = bob.join("big", Some(0)).await;
+    assert_eq!(joined["truncated"], true, "{}", joined["type"]);
+    let mut replayed = Vec::new();
+    loop {
+        let message = bob.next_message("big").await;
+        let seq = message["seq"].as_u64().unwrap();
+        replayed.push(seq);
+        if seq == 600 {
+            break;
+        }
+    }
+    assert!(replayed.len() < 600, "only what fits is replayed");
+    assert_eq!(
+        replayed,
+        (replayed[0]..=600).collect::<Vec<_>>(),
+        "the newest, without gaps"
+    );
+    // The rest comes by history, a page at a time, each page bounded.
+    let page = bob
+        .request(json!({"type": "history", "room": "big", "before": replayed[0], "limit": 200}))
+        .await;
+    let messages = page["messages"].as_array().unwrap();
+    assert!(!messages.is_empty() && messages.len() < 200, "{}", messages.len());
+    assert_eq!(
+        messages.last().unwrap()["seq"].as_u64(),
+        Some(replayed[0] - 1)
+    );
+    // Still connected.
+    assert_eq!(bob.request(json!({"type": "ping"})).await["type"], "pong");
+}

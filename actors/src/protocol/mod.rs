@@ -12,7 +12,7 @@ pub use binary::DataFrame;
 pub use client::{parse_client_frame, ClientFrame, ParsedFrame};
 pub use error::{ErrorCode, ProtocolError};
 pub use server::{
-    format_time, history_outbound, FileAttachment, MessageFrame, OfferFrame, Outbound,
-    PresenceStatus, ServerFrame, ServerKind, WelcomeLimits,
+    format_time, history_outbound, newest_within, FileAttachment, MessageFrame, OfferFrame,
+    Outbound, PresenceStatus, ServerFrame, ServerKind, WelcomeLimits,
 };
 pub use values::{RequestId, RoomName, SessionId, User, UserId};

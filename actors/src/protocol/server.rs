@@ -330,11 +330,35 @@ impl<'a> ServerFrame<'a> {
 
 /// A `history` reply. `messages` are `message` frames this node serialised itself (from
 /// [`MessageFrame::to_json`]), spliced in verbatim so history never re-serialises them.
+/// The most bytes of messages one `history` reply carries; a page that would be larger
+/// is cut from its oldest end (the client pages on with `before`).
+pub const HISTORY_MAX_BYTES: usize = 1024 * 1024;
+
+/// How many of `sizes` (ascending `seq`), counted from the newest, fit in `budget` bytes;
+/// at least one, so that paging always moves.
+pub fn newest_within(sizes: impl DoubleEndedIterator<Item = usize>, budget: usize) -> usize {
+    let mut total = 0usize;
+    let mut count = 0;
+    for size in sizes.rev() {
+        total = total.saturating_add(size);
+        if total > budget && count > 0 {
+            break;
+        }
+        count += 1;
+    }
+    count
+}
+
+/// A `history` reply: the newest of `messages` (ascending) that fit in
+/// [`HISTORY_MAX_BYTES`].
 pub fn history_outbound<'m>(
     re: Option<&str>,
     room: &RoomName,
     messages: impl Iterator<Item = &'m str>,
 ) -> Outbound {
+    let messages: Vec<&str> = messages.collect();
+    let keep = newest_within(messages.iter().map(|m| m.len()), HISTORY_MAX_BYTES);
+    let messages = messages[messages.len() - keep..].iter().copied();
     let mut json = String::with_capacity(256);
     json.push_str(r#"{"type":"history","#);
     if let Some(re) = re {

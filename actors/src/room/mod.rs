@@ -11,8 +11,9 @@
 
 use crate::metrics::METRICS;
 use crate::protocol::{
-    format_time, history_outbound, ErrorCode, FileAttachment, MessageFrame, Outbound,
-    PresenceStatus, ProtocolError, RequestId, RoomName, ServerFrame, SessionId, User, UserId,
+    format_time, history_outbound, newest_within, ErrorCode, FileAttachment, MessageFrame,
+    Outbound, PresenceStatus, ProtocolError, RequestId, RoomName, ServerFrame, SessionId, User,
+    UserId,
 };
 use crate::registry::{RoomCrash, SessionRef};
 use crate::store::{RoomSnapshot, StoreError, StoredMessage};
@@ -302,12 +303,22 @@ impl RoomActor {
             .map_or(self.sequence.released() + 1, |m| m.seq);
         // Truncated: the client asked for more than the room keeps. Without `since` it asked
         // only for the recent messages, so nothing it wanted is missing.
-        let truncated = since.is_some_and(|since| since.saturating_add(1) < oldest_kept);
+        let mut truncated = since.is_some_and(|since| since.saturating_add(1) < oldest_kept);
         let since = since.unwrap_or(
             self.sequence
                 .released()
                 .saturating_sub(DEFAULT_JOIN_BACKLOG),
         );
+        // The replay must fit well inside the joiner's outbound queue, or the node would
+        // close the connection it is answering: only the newest that fit are replayed, and
+        // the client fetches the rest with `history`.
+        let wanted: Vec<&Cached> = self.recent.iter().filter(|m| m.seq > since).collect();
+        let budget = self.node.limits.max_outbound_queue / 2;
+        let keep = newest_within(wanted.iter().map(|m| m.json.len()), budget);
+        if keep < wanted.len() {
+            truncated = true;
+        }
+        let replay = &wanted[wanted.len() - keep..];
         let members = self.member_users();
         let joined = ServerFrame::Joined {
             room: &self.name,
@@ -317,7 +328,7 @@ impl RoomActor {
             re,
         };
         self.reply(session, joined.to_outbound());
-        for cached in self.recent.iter().filter(|m| m.seq > since) {
+        for cached in replay {
             self.reply(
                 session,
                 Outbound::Frame {
