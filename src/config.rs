@@ -180,7 +180,6 @@ pub struct Config {
     pub limits: Limits,
     pub upload_ttl: Duration,
     pub upload_quota: u64,
-    pub creations_per_minute: u32,
     pub http_connections_per_address: usize,
     pub disk_reserve: u64,
 }
@@ -341,6 +340,12 @@ impl ServeArgs {
                 1,
                 1_000_000,
             )?,
+            creations_per_minute: number(
+                "PEERLINK_CREATIONS_PER_MINUTE",
+                &self.creations_per_minute,
+                1,
+                1_000_000,
+            )?,
             transfer_stall: Duration::from_secs(number(
                 "PEERLINK_TRANSFER_STALL_SECS",
                 &self.transfer_stall_secs,
@@ -419,12 +424,6 @@ impl ServeArgs {
                 &self.upload_quota_bytes,
                 0,
                 1 << 50,
-            )?,
-            creations_per_minute: number(
-                "PEERLINK_CREATIONS_PER_MINUTE",
-                &self.creations_per_minute,
-                1,
-                1_000_000,
             )?,
             http_connections_per_address: number(
                 "PEERLINK_HTTP_CONNECTIONS_PER_ADDRESS",

@@ -77,10 +77,6 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
         volume: crate::storage::disk::DataVolume::new(&config.data_dir, config.disk_reserve),
         upload_ttl: config.upload_ttl,
         upload_quota: config.upload_quota,
-        creations: peerlink_actors::limits::UserRateLimiter::new(
-            f64::from(config.creations_per_minute) / 60.0,
-            f64::from(config.creations_per_minute),
-        ),
         upload_claims: Default::default(),
         bind: Default::default(),
         draining: Default::default(),

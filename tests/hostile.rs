@@ -694,11 +694,32 @@ async fn a_long_replay_or_history_never_overflows_the_readers_queue() {
         .request(json!({"type": "history", "room": "big", "before": replayed[0], "limit": 200}))
         .await;
     let messages = page["messages"].as_array().unwrap();
-    assert!(!messages.is_empty() && messages.len() < 200, "{}", messages.len());
+    assert!(
+        !messages.is_empty() && messages.len() < 200,
+        "{}",
+        messages.len()
+    );
     assert_eq!(
         messages.last().unwrap()["seq"].as_u64(),
         Some(replayed[0] - 1)
     );
     // Still connected.
     assert_eq!(bob.request(json!({"type": "ping"})).await["type"], "pong");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posting_an_upload_counts_as_creating_a_share_link() {
+    let data = common::NodeData::fresh(Backend::Sqlite);
+    let node = Node::start_with(data, &[("PEERLINK_CREATIONS_PER_MINUTE", "3")]).await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    alice.join("lobby", None).await;
+    let upload = upload_bytes(&node, &alice.token, b"a small file")
+        .await
+        .unwrap();
+    let post = |n: u32| json!({"type": "say", "room": "lobby", "text": format!("post {n}"), "upload": upload});
+    assert_eq!(alice.request(post(1)).await["type"], "message");
+    assert_eq!(alice.request(post(2)).await["type"], "message");
+    let refused = alice.request(post(3)).await;
+    assert_eq!(refused["code"], "rate_limited", "{refused}");
+    assert!(refused["retry_after_ms"].as_u64().unwrap() > 0);
 }

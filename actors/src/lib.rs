@@ -57,6 +57,8 @@ pub struct NodeContext {
     pub limits: limits::Limits,
     /// Per-user frame budget, shared by all sessions of a user on this node.
     pub rate: limits::UserRateLimiter,
+    /// Uploads and share links each user creates (over HTTP, or by a `say` with an upload).
+    pub creations: limits::UserRateLimiter,
     /// New identities per client address, so one client cannot fill the database with names.
     pub signups: limits::SignupLimiter,
     /// Open WebSocket connections per client address, so one client cannot hold them all.

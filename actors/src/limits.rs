@@ -60,6 +60,9 @@ pub struct Limits {
     pub idle_actor_ttl: Duration,
     /// WebSocket connections one client address may hold open at once.
     pub connections_per_address: usize,
+    /// Uploads and share links (a `say` with an upload makes one) each user may create per
+    /// minute, and at once.
+    pub creations_per_minute: u32,
     /// A streaming transfer whose receivers acknowledge nothing for this long, while data
     /// waits for them, pauses and frees what it holds.
     pub transfer_stall: Duration,
@@ -94,6 +97,7 @@ impl Default for Limits {
             signups_per_minute: 60,
             idle_actor_ttl: Duration::from_secs(300),
             connections_per_address: 256,
+            creations_per_minute: 60,
             transfer_stall: Duration::from_secs(30),
             transfer_memory: 512 * 1024 * 1024,
         }

@@ -75,6 +75,10 @@ impl NodeSupervisor {
             store: config.store,
             rate: UserRateLimiter::new(config.limits.rate_per_sec, config.limits.rate_burst),
             addresses: Arc::new(AddressCounter::new(config.limits.connections_per_address)),
+            creations: UserRateLimiter::new(
+                f64::from(config.limits.creations_per_minute) / 60.0,
+                f64::from(config.limits.creations_per_minute),
+            ),
             signups: SignupLimiter::new(
                 config.limits.signups_per_minute as f64 / 60.0,
                 config.limits.signups_per_minute as f64,

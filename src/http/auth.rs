@@ -9,6 +9,7 @@ use std::time::Instant;
 /// database with rows: `PEERLINK_CREATIONS_PER_MINUTE`, then 429 with `Retry-After`.
 pub fn charge_creation(state: &AppState, user: &User, what: &str) -> Result<(), ApiError> {
     state
+        .node
         .creations
         .check(user.id, Instant::now())
         .map_err(|wait| {

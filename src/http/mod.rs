@@ -46,8 +46,6 @@ pub struct AppState {
     pub upload_ttl: Duration,
     /// Bytes one user's uploads may take in all.
     pub upload_quota: u64,
-    /// Uploads and share links each user may create per minute.
-    pub creations: peerlink_actors::limits::UserRateLimiter,
     /// The address the node listens on, for the admin console.
     pub bind: std::sync::OnceLock<String>,
     /// Set by a drain: no new connections, not ready.

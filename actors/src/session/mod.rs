@@ -524,6 +524,16 @@ impl SessionActor {
                 let upload = uuid::Uuid::parse_str(&upload).map_err(|_| {
                     ProtocolError::bad_request("\"upload\" must be an upload id (a UUID)")
                 })?;
+                // Posting makes a share link: it counts as a creation, as over HTTP.
+                if let Err(wait) = self.node.creations.check(member.user.id, Instant::now()) {
+                    let millis = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+                    let mut refusal = ProtocolError::rate_limited(millis);
+                    refusal.message = format!(
+                        "too many uploads and share links in a minute; wait {} s",
+                        millis.div_ceil(1000)
+                    );
+                    return Err(refusal);
+                }
                 // The upload is checked (and given a share link) first; the message follows.
                 // `wait`: the session reads its next frame only after this one is posted, so
                 // a plain `say` right behind it cannot overtake it.
