@@ -723,3 +723,32 @@ async fn posting_an_upload_counts_as_creating_a_share_link() {
     assert_eq!(refused["code"], "rate_limited", "{refused}");
     assert!(refused["retry_after_ms"].as_u64().unwrap() > 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offers_to_oneself_are_refused_and_unanswered_offers_leave_room() {
+    let data = common::NodeData::fresh(Backend::Sqlite);
+    let node = Node::start_with(data, &[("PEERLINK_TRANSFERS_PER_NODE", "4")]).await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    let mut bob = Client::new_user(&node, "bob").await;
+    let offer = |to: &str, n: u32| {
+        json!({"type": "offer", "to": to, "name": format!("f{n}"), "size": 10,
+            "mime": "application/octet-stream"})
+    };
+    let own = alice.user_id.clone();
+    let refused = alice.request(offer(&own, 0)).await;
+    assert_eq!(refused["code"], "bad_request", "{refused}");
+    // Two offers nobody answers take half of the node's four places, and no more.
+    let to_bob = bob.user_id.clone();
+    let first = alice.request(offer(&to_bob, 1)).await;
+    assert_eq!(first["type"], "offered");
+    assert_eq!(alice.request(offer(&to_bob, 2)).await["type"], "offered");
+    let third = alice.request(offer(&to_bob, 3)).await;
+    assert_eq!(third["code"], "unavailable", "{third}");
+    // An accepted one frees its place among the unanswered.
+    let id = first["transfer"].as_str().unwrap().to_owned();
+    transfer_frame(&mut bob, "offer", &id).await;
+    bob.send(json!({"type": "accept", "transfer": id, "offset": 0}))
+        .await;
+    transfer_frame(&mut alice, "accepted", &id).await;
+    assert_eq!(alice.request(offer(&to_bob, 4)).await["type"], "offered");
+}

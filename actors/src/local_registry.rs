@@ -380,7 +380,8 @@ impl Registry for LocalRegistry {
             RegistryError::Unavailable(format!("transfer {}: stored digest state: {e}", record.id))
         })?;
         let node = self.node()?;
-        node.transfers.restore(record.sender.id);
+        let unanswered = !record.receivers.iter().any(|r| r.active);
+        node.transfers.restore(record.sender.id, unanswered);
         let id = record.id;
         let mut transfers = self.transfers();
         let addr = TransferActor::start_in_arbiter(&self.arbiter, move |_| {

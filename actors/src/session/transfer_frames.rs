@@ -46,6 +46,11 @@ impl SessionActor {
         let (recipient, room) = match (request.to, request.room) {
             (Some(to), None) => {
                 let to = UserId::parse(&to)?;
+                if to == from.id {
+                    return Err(ProtocolError::bad_request(
+                        "you cannot offer a file to yourself",
+                    ));
+                }
                 if !self.node.registry.user_online(to) {
                     return Err(ProtocolError::new(
                         ErrorCode::Unavailable,
@@ -88,7 +93,7 @@ impl SessionActor {
             re,
         };
         self.node.registry.create_transfer(id, start).map_err(|e| {
-            self.node.transfers.close(from.id);
+            self.node.transfers.close(from.id, true);
             ProtocolError::new(
                 ErrorCode::Unavailable,
                 format!("cannot start the transfer: {e}"),

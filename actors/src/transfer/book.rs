@@ -19,6 +19,9 @@ pub struct TransferLimits {
 struct Ledger {
     active: HashMap<UserId, usize>,
     total: usize,
+    /// Offers nobody has accepted yet: at most half the node's transfers, so that offers
+    /// nobody answers can never keep accepted transfers out.
+    unanswered: usize,
     recent_offers: HashMap<UserId, VecDeque<Instant>>,
 }
 
@@ -76,28 +79,45 @@ impl TransferBook {
                 "the node is at its limit of transfers; try again later",
             ));
         }
+        if ledger.unanswered >= self.limits.per_node.div_ceil(2) {
+            return Err(ProtocolError::new(
+                ErrorCode::Unavailable,
+                "too many offers wait for an answer on this node; try again later",
+            ));
+        }
         ledger.recent_offers.entry(user).or_default().push_back(now);
         *ledger.active.entry(user).or_default() += 1;
         ledger.total += 1;
+        ledger.unanswered += 1;
         Ok(())
     }
 
     /// Counts a transfer read back after a restart, whatever the limits say.
-    pub fn restore(&self, user: UserId) {
-        let mut ledger = self
-            .ledger
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+    pub fn restore(&self, user: UserId, unanswered: bool) {
+        let mut ledger = self.lock();
         *ledger.active.entry(user).or_default() += 1;
         ledger.total += 1;
+        ledger.unanswered += usize::from(unanswered);
     }
 
-    /// A transfer of `user` ended, however it ended.
-    pub fn close(&self, user: UserId) {
-        let mut ledger = self
-            .ledger
+    /// An offer was accepted: it no longer counts among the unanswered.
+    pub fn answered(&self) {
+        let mut ledger = self.lock();
+        ledger.unanswered = ledger.unanswered.saturating_sub(1);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ledger> {
+        self.ledger
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A transfer of `user` ended, however it ended; `unanswered` if nobody had accepted.
+    pub fn close(&self, user: UserId, unanswered: bool) {
+        let mut ledger = self.lock();
+        if unanswered {
+            ledger.unanswered = ledger.unanswered.saturating_sub(1);
+        }
         if let Some(count) = ledger.active.get_mut(&user) {
             *count = count.saturating_sub(1);
             if *count == 0 {
@@ -135,7 +155,28 @@ mod tests {
             book.open(UserId::new_random(), now).is_ok(),
             "other users are not affected"
         );
-        book.close(alice);
+        book.close(alice, true);
+        assert!(book.open(alice, now).is_ok());
+    }
+
+    #[test]
+    fn unanswered_offers_take_at_most_half_the_node() {
+        let book = book(100, 4, 100);
+        let now = Instant::now();
+        let (alice, bob) = (UserId::new_random(), UserId::new_random());
+        assert!(book.open(alice, now).is_ok());
+        assert!(book.open(alice, now).is_ok());
+        let refused = book.open(bob, now).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::Unavailable);
+        assert!(
+            refused.message.contains("wait for an answer"),
+            "{refused:?}"
+        );
+        // Once one is accepted, another offer fits.
+        book.answered();
+        assert!(book.open(bob, now).is_ok());
+        book.close(alice, false);
+        book.close(alice, true);
         assert!(book.open(alice, now).is_ok());
     }
 
@@ -143,8 +184,11 @@ mod tests {
     fn the_node_has_a_ceiling() {
         let book = book(10, 2, 100);
         let now = Instant::now();
+        // Accepted transfers fill the node (unanswered offers may take only half of it).
         assert!(book.open(UserId::new_random(), now).is_ok());
+        book.answered();
         assert!(book.open(UserId::new_random(), now).is_ok());
+        book.answered();
         assert_eq!(
             book.open(UserId::new_random(), now).unwrap_err().code,
             ErrorCode::Unavailable
@@ -158,7 +202,7 @@ mod tests {
         let (alice, start) = (UserId::new_random(), Instant::now());
         for _ in 0..3 {
             book.open(alice, start).unwrap();
-            book.close(alice);
+            book.close(alice, true);
         }
         let error = book
             .open(alice, start + Duration::from_secs(20))

@@ -162,6 +162,8 @@ pub struct TransferActor {
     start: Option<TransferStart>,
     /// A window of the node's transfer memory is held while streaming.
     reserved: bool,
+    /// Someone accepted: the offer no longer counts among the node's unanswered ones.
+    answered: bool,
     /// Paused only because the node's transfer memory was all taken: resumes when some is
     /// free.
     waiting_for_memory: bool,
@@ -222,6 +224,7 @@ impl TransferActor {
             secured: record.acked,
             saved: true,
             start: None,
+            answered: phase != Phase::Offered,
             reserved: false,
             waiting_for_memory: false,
             last_progress: Instant::now(),
@@ -261,6 +264,7 @@ impl TransferActor {
             secured: 0,
             saved: false,
             start: Some(start),
+            answered: false,
             reserved: false,
             waiting_for_memory: false,
             last_progress: Instant::now(),
@@ -429,6 +433,8 @@ impl TransferActor {
         }
         if self.phase == Phase::Offered {
             self.phase = Phase::Streaming;
+            self.answered = true;
+            self.node.transfers.answered();
             if self.sender_session.is_none() {
                 // The sender is away (a reload, or a restart of the node): wait for them.
                 self.pause();
@@ -1002,7 +1008,7 @@ impl Actor for TransferActor {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         METRICS.transfers_active.dec();
-        self.node.transfers.close(self.sender().id);
+        self.node.transfers.close(self.sender().id, !self.answered);
         if self.saved {
             self.node.store.forget_transfer(self.id);
         }
