@@ -752,3 +752,34 @@ async fn offers_to_oneself_are_refused_and_unanswered_offers_leave_room() {
     transfer_frame(&mut alice, "accepted", &id).await;
     assert_eq!(alice.request(offer(&to_bob, 4)).await["type"], "offered");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sender_hears_offered_first_and_transfer_errors_carry_re() {
+    let node = Node::start(Backend::Sqlite).await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    let mut bob = Client::new_user(&node, "bob").await;
+    alice
+        .send(json!({"type": "offer", "id": "o1", "to": bob.user_id, "name": "f", "size": 1000}))
+        .await;
+    let offer = bob.next_of("offer").await;
+    let id = offer["transfer"].as_str().unwrap().to_owned();
+    bob.send(json!({"type": "accept", "id": "a1", "transfer": id, "offset": 0}))
+        .await;
+    let first = alice.next().await;
+    assert_eq!(first["type"], "offered", "before anything else: {first}");
+    assert_eq!(first["re"], "o1");
+    transfer_frame(&mut alice, "accepted", &id).await;
+    // Errors about frames with an id answer them with `re`.
+    bob.send(json!({"type": "ack", "id": "k1", "transfer": id, "offset": 999}))
+        .await;
+    let error = bob.next_of("error").await;
+    assert_eq!(error["re"], "k1", "{error}");
+    assert_eq!(error["transfer"], id.as_str());
+    bob.send(json!({"type": "accept", "id": "a2", "transfer": id, "offset": 5}))
+        .await;
+    assert_eq!(bob.next_of("error").await["re"], "a2");
+    alice
+        .send(json!({"type": "end", "id": "e1", "transfer": id}))
+        .await;
+    assert_eq!(alice.next_of("error").await["re"], "e1");
+}

@@ -312,13 +312,15 @@ impl<'a> ServerFrame<'a> {
     }
 
     /// An error about a transfer, or about one binary frame of it.
+    /// An error about a transfer; `re` when it answers a frame that carried an `id`.
     pub fn transfer_error(
+        re: Option<&'a str>,
         transfer: Uuid,
         offset: Option<u64>,
         error: &'a ProtocolError,
     ) -> ServerFrame<'a> {
         ServerFrame::Error {
-            re: None,
+            re,
             code: error.code,
             message: &error.message,
             retry_after_ms: error.retry_after_ms,

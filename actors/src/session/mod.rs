@@ -623,13 +623,18 @@ impl SessionActor {
             }
             ClientFrame::Decline { transfer, .. } => {
                 let (user, session) = (member.user, self.id);
-                self.to_transfer(&transfer, |_| TransferCommand::Decline { user, session })
+                self.to_transfer(&transfer, |_| TransferCommand::Decline {
+                    user,
+                    session,
+                    re,
+                })
             }
             ClientFrame::Ack {
                 transfer, offset, ..
             } => self.to_transfer(&transfer, |_| TransferCommand::Ack {
                 session: self.id,
                 offset,
+                re,
             }),
             ClientFrame::End { transfer, .. } => {
                 self.to_transfer(&transfer, |_| TransferCommand::End {
@@ -639,7 +644,7 @@ impl SessionActor {
             }
             ClientFrame::Cancel { transfer, .. } => {
                 let (user, session) = (member.user.id, self.id);
-                self.to_transfer(&transfer, |_| TransferCommand::Cancel { user, session })
+                self.to_transfer(&transfer, |_| TransferCommand::Cancel { user, session, re })
             }
             ClientFrame::DebugPanic {
                 target,

@@ -139,7 +139,7 @@ impl SessionActor {
             let error = transfer_unavailable(id, e);
             crate::metrics::METRICS.error(error.code);
             self.sink
-                .deliver(ServerFrame::transfer_error(id, Some(offset), &error).to_outbound());
+                .deliver(ServerFrame::transfer_error(None, id, Some(offset), &error).to_outbound());
         }
     }
 }

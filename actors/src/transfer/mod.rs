@@ -60,6 +60,7 @@ pub enum TransferCommand {
     Decline {
         user: User,
         session: SessionId,
+        re: Option<RequestId>,
     },
     Data {
         session: SessionId,
@@ -69,6 +70,7 @@ pub enum TransferCommand {
     Ack {
         session: SessionId,
         offset: u64,
+        re: Option<RequestId>,
     },
     End {
         session: SessionId,
@@ -77,6 +79,7 @@ pub enum TransferCommand {
     Cancel {
         user: UserId,
         session: SessionId,
+        re: Option<RequestId>,
     },
     /// A session of `user` ended; `user_offline` when it was their last on the node.
     SessionGone {
@@ -85,10 +88,7 @@ pub enum TransferCommand {
         user_offline: bool,
     },
     /// A new session of `user` said hello.
-    UserBack {
-        user: UserId,
-        session: SessionId,
-    },
+    UserBack { user: UserId, session: SessionId },
     /// An administrator stops the transfer.
     AdminCancel,
 }
@@ -160,6 +160,8 @@ pub struct TransferActor {
     /// Whether the transfer has a stored record (it was accepted).
     saved: bool,
     start: Option<TransferStart>,
+    /// The `id` of the client frame being handled, so that an error about it carries `re`.
+    answering: Option<RequestId>,
     /// A window of the node's transfer memory is held while streaming.
     reserved: bool,
     /// Someone accepted: the offer no longer counts among the node's unanswered ones.
@@ -225,6 +227,7 @@ impl TransferActor {
             saved: true,
             start: None,
             answered: phase != Phase::Offered,
+            answering: None,
             reserved: false,
             waiting_for_memory: false,
             last_progress: Instant::now(),
@@ -265,6 +268,7 @@ impl TransferActor {
             saved: false,
             start: Some(start),
             answered: false,
+            answering: None,
             reserved: false,
             waiting_for_memory: false,
             last_progress: Instant::now(),
@@ -310,7 +314,8 @@ impl TransferActor {
         METRICS.error(error.code);
         self.node.registry.send_session(
             session,
-            ServerFrame::transfer_error(self.id, offset, &error).to_outbound(),
+            ServerFrame::transfer_error(self.answering.as_deref(), self.id, offset, &error)
+                .to_outbound(),
         );
     }
 
@@ -334,10 +339,13 @@ impl TransferActor {
         };
         track(self.sender().id);
         // `offered` is a promise that the offer survives a restart: it follows the write.
+        // The recipients hear of the offer only after that, so that the sender always has
+        // `offered` (and the transfer id) before anyone can accept.
         let re = start.re.clone();
         let sender_session = start.sender_session;
+        let recipient = start.recipient;
         let write = self.record_write();
-        ctx.spawn(write.into_actor(self).map(move |result, transfer, _| {
+        ctx.spawn(write.into_actor(self).map(move |result, transfer, ctx| {
             if let Err(e) = result {
                 log::warn!(
                     "offer {} not stored ({e}); a restart withdraws it",
@@ -351,12 +359,23 @@ impl TransferActor {
                     transfer: transfer.id,
                 },
             );
+            if transfer.phase == Phase::Offered {
+                transfer.deliver_offer(recipient, ctx);
+            }
         }));
+        self.expire_offer_later(ctx);
+    }
+
+    /// Sends the offer to its user, or through its room to the members.
+    fn deliver_offer(&mut self, recipient: Option<UserId>, ctx: &mut Context<Self>) {
         let offer = ServerFrame::Offer(&self.offer).to_outbound();
-        match (&start.recipient, &self.offer.room) {
+        match (recipient, &self.offer.room) {
             (Some(user), _) => {
-                track(*user);
-                self.to_user(*user, offer);
+                let _ = self
+                    .node
+                    .registry
+                    .send_user(user, PeerCommand::Track(self.id));
+                self.to_user(user, offer);
             }
             (None, Some(room)) => {
                 let command = crate::room::RoomCommand::Offer {
@@ -370,7 +389,6 @@ impl TransferActor {
             }
             (None, None) => self.cancel_all("the offer names no recipient", ctx),
         }
-        self.expire_offer_later(ctx);
     }
 
     /// Withdraws the offer if nobody has accepted it within `offer_ttl` from now.
@@ -1062,6 +1080,28 @@ impl Handler<TransferCommand> for TransferActor {
         if self.phase == Phase::Finished {
             return;
         }
+        self.answering = command.request_id();
+        self.handle_command(command, ctx);
+        self.answering = None;
+    }
+}
+
+impl TransferCommand {
+    /// The `id` of the client frame this command carries, if any.
+    fn request_id(&self) -> Option<RequestId> {
+        match self {
+            TransferCommand::Accept { re, .. }
+            | TransferCommand::Decline { re, .. }
+            | TransferCommand::Ack { re, .. }
+            | TransferCommand::End { re, .. }
+            | TransferCommand::Cancel { re, .. } => re.clone(),
+            _ => None,
+        }
+    }
+}
+
+impl TransferActor {
+    fn handle_command(&mut self, command: TransferCommand, ctx: &mut Context<Self>) {
         match command {
             TransferCommand::Recipients(users) => {
                 for user in users.into_iter().filter(|u| u.id != self.offer.from.id) {
@@ -1088,15 +1128,17 @@ impl Handler<TransferCommand> for TransferActor {
                 offset,
                 re,
             } => self.accept(user, session, offset, re, ctx),
-            TransferCommand::Decline { user, session } => self.decline(user, session, ctx),
+            TransferCommand::Decline { user, session, .. } => self.decline(user, session, ctx),
             TransferCommand::Data {
                 session,
                 user,
                 frame,
             } => self.data(session, user, frame),
-            TransferCommand::Ack { session, offset } => self.ack(session, offset, ctx),
+            TransferCommand::Ack {
+                session, offset, ..
+            } => self.ack(session, offset, ctx),
             TransferCommand::End { session, .. } => self.end(session, ctx),
-            TransferCommand::Cancel { user, session } => self.cancel(user, session, ctx),
+            TransferCommand::Cancel { user, session, .. } => self.cancel(user, session, ctx),
             TransferCommand::SessionGone { session, .. } => self.session_gone(session, ctx),
             TransferCommand::UserBack { user, session } => self.user_back(user, session),
             TransferCommand::AdminCancel => self.cancel_all("cancelled by an administrator", ctx),
