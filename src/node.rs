@@ -101,6 +101,8 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
     })
     .on_connect(move |io, extensions| connections.on_connect(io, extensions))
     .workers(config.workers)
+    // The node handles SIGTERM and SIGINT itself (see `stop_signal`).
+    .disable_signals()
     // Chat frames are small and latency matters: no Nagle delay on our side.
     .tcp_nodelay(true)
     .backlog(4096)
@@ -116,11 +118,41 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
         // Tests and scripts wait for this line to learn the port.
         println!("peerlink: listening on http://{addr}");
     }
-    server.run().await.map_err(NodeError::Server)?;
+    let server = server.run();
+    let stopping = server.handle();
+    let supervisor = runtime.supervisor.clone();
+    let draining = listening.clone();
+    actix_web::rt::spawn(async move {
+        let signal = stop_signal().await;
+        log::info!("{signal}: draining, then stopping");
+        // Clients are asked to reconnect elsewhere (1012), so the graceful stop does not
+        // wait on their connections; then the runtime learns that this is a shutdown, so
+        // that nothing the stop ends is taken for a crash.
+        http::drain_sessions(&draining);
+        let _ = supervisor.send(ShutDown).await;
+        stopping.stop(true).await;
+    });
+    server.await.map_err(NodeError::Server)?;
     log::info!("HTTP server stopped; flushing storage");
     let _ = runtime.supervisor.send(ShutDown).await;
     drop(runtime);
     Ok(())
+}
+
+/// Waits for SIGTERM or SIGINT; says which.
+async fn stop_signal() -> &'static str {
+    use actix_web::rt::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        log::error!("cannot listen for SIGTERM and SIGINT; stop the node with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
 }
 
 /// Starts the transfers that were in progress when the node last stopped; they wait,

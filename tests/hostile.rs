@@ -783,3 +783,14 @@ async fn the_sender_hears_offered_first_and_transfer_errors_carry_re() {
         .await;
     assert_eq!(alice.next_of("error").await["re"], "e1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_asks_clients_to_reconnect_and_stops_promptly() {
+    let mut node = Node::start(Backend::Sqlite).await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    alice.join("lobby", None).await;
+    assert_eq!(alice.say("lobby", "before the stop").await["seq"], 1);
+    let stopped = tokio::task::block_in_place(|| node.sigterm(Duration::from_secs(10)));
+    assert!(stopped, "the node exits cleanly within 10 s of SIGTERM");
+    assert_eq!(alice.closed().await.map(u16::from), Some(1012));
+}

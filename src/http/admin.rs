@@ -170,6 +170,13 @@ pub async fn drain(
             ),
         ));
     }
+    let closed = drain_sessions(&state);
+    Ok(HttpResponse::Accepted().json(serde_json::json!({ "node": state.node.node_id, "draining": true, "sessions_closed": closed })))
+}
+
+/// Stops taking connections and asks every connected client to reconnect elsewhere (close
+/// 1012); returns how many were asked. Used by an administrator's drain and by SIGTERM.
+pub fn drain_sessions(state: &AppState) -> usize {
     state.draining.store(true, Ordering::SeqCst);
     let sessions = state.node.registry.sessions();
     for session in &sessions {
@@ -183,5 +190,5 @@ pub async fn drain(
         "draining: {} sessions asked to reconnect elsewhere",
         sessions.len()
     );
-    Ok(HttpResponse::Accepted().json(serde_json::json!({ "node": state.node.node_id, "draining": true, "sessions_closed": sessions.len() })))
+    sessions.len()
 }

@@ -15,6 +15,7 @@ mod tus;
 mod upload_claims;
 mod ws;
 
+pub use admin::drain_sessions;
 pub use connection::{refuse_over_limit, ConnectionLimits};
 pub use error::{json_for_empty_errors, ApiError};
 pub use slow_bodies::limit_body_time;
