@@ -66,9 +66,15 @@ async fn identities_over_http_work_on_the_websocket(backend: Backend) {
     let (status, body) = node.post_json("/api/sessions", json!({"nom": "x"})).await;
     assert_eq!(status, 400, "{body}");
     let (status, body) = node.get("/api/sessions").await;
-    assert!(status == 404 || status == 405, "{status}");
+    assert_eq!(status, 405, "a known path with the wrong method");
     let error: Value = serde_json::from_str(&body).expect("a wrong method gets a JSON error");
-    assert!(error["error"].is_string(), "{error}");
+    assert_eq!(error["error"], "bad_request", "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("POST")),
+        "{error}"
+    );
     let (status, body) = node.get("/ws").await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(

@@ -120,6 +120,26 @@ pub fn query_error(e: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error
     ApiError::new(ErrorCode::BadRequest, format!("invalid query string: {e}")).into()
 }
 
+/// 405 for a known path asked with a method it does not take.
+pub async fn method_not_allowed(req: HttpRequest, allow: &'static str) -> HttpResponse {
+    let error = ApiError::new(
+        ErrorCode::BadRequest,
+        format!(
+            "{} is not allowed on {}; use {allow}",
+            req.method(),
+            req.path()
+        ),
+    )
+    .with_status(405);
+    let mut response = error.error_response();
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(allow) {
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::ALLOW, value);
+    }
+    response
+}
+
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(
         ErrorCode::NotFound,

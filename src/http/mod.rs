@@ -59,6 +59,8 @@ pub struct AppState {
 const MAX_JSON_BODY: usize = 16 * 1024;
 
 pub fn routes(config: &mut web::ServiceConfig) {
+    use actix_web::http::Method;
+    let options = || web::method(Method::OPTIONS);
     config
         .app_data(
             web::JsonConfig::default()
@@ -66,42 +68,61 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .error_handler(error::json_error),
         )
         .app_data(web::QueryConfig::default().error_handler(error::query_error))
-        .route("/", web::get().to(static_files::index))
-        .route("/admin", web::get().to(static_files::admin))
-        .route("/static/{file}", web::get().to(static_files::asset))
-        .route("/ws", web::get().to(ws::upgrade))
+        .service(resource("/", "GET").route(web::get().to(static_files::index)))
+        .service(resource("/admin", "GET").route(web::get().to(static_files::admin)))
+        .service(resource("/static/{file}", "GET").route(web::get().to(static_files::asset)))
+        .service(resource("/ws", "GET").route(web::get().to(ws::upgrade)))
         .service(
-            web::resource("/files/")
-                .route(web::method(actix_web::http::Method::OPTIONS).to(tus::options))
+            resource("/files/", "OPTIONS, POST")
+                .route(options().to(tus::options))
                 .route(web::post().to(tus::create)),
         )
         .service(
-            web::resource("/files/{id}")
-                .route(web::method(actix_web::http::Method::OPTIONS).to(tus::options))
+            resource("/files/{id}", "OPTIONS, HEAD, PATCH, DELETE")
+                .route(options().to(tus::options))
                 .route(web::head().to(tus::head))
                 .route(web::patch().to(tus::patch))
                 .route(web::delete().to(tus::terminate)),
         )
-        .route("/api/uploads/{id}", web::get().to(tus::describe))
-        .route("/api/shares", web::post().to(shares::create))
-        .route("/api/shares/{token}", web::delete().to(shares::revoke))
-        .route("/s/{token}", web::get().to(shares::download))
-        .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(health::metrics))
-        .route("/api/sessions", web::post().to(api::create_session))
-        .route("/api/rooms", web::get().to(api::list_rooms))
-        .route("/api/cluster/nodes", web::get().to(api::cluster_nodes))
-        .route("/api/admin/stats", web::get().to(admin::admin_stats))
-        .route("/api/admin/nodes", web::get().to(admin::nodes))
-        .route("/api/admin/nodes/{id}/drain", web::post().to(admin::drain))
-        .route("/api/admin/sessions", web::get().to(admin::sessions))
-        .route("/api/admin/sessions/{id}/kick", web::post().to(admin::kick))
-        .route("/api/admin/rooms", web::get().to(admin::rooms))
-        .route("/api/admin/transfers", web::get().to(admin::transfers))
-        .route(
-            "/api/admin/transfers/{id}/cancel",
-            web::post().to(admin::cancel_transfer),
+        .service(resource("/api/uploads/{id}", "GET").route(web::get().to(tus::describe)))
+        .service(resource("/api/shares", "POST").route(web::post().to(shares::create)))
+        .service(resource("/api/shares/{token}", "DELETE").route(web::delete().to(shares::revoke)))
+        .service(resource("/s/{token}", "GET").route(web::get().to(shares::download)))
+        .service(
+            resource("/healthz", "GET, HEAD")
+                .route(web::get().to(health::healthz))
+                .route(web::head().to(health::healthz)),
+        )
+        .service(
+            resource("/readyz", "GET, HEAD")
+                .route(web::get().to(health::readyz))
+                .route(web::head().to(health::readyz)),
+        )
+        .service(resource("/metrics", "GET").route(web::get().to(health::metrics)))
+        .service(resource("/api/sessions", "POST").route(web::post().to(api::create_session)))
+        .service(resource("/api/rooms", "GET").route(web::get().to(api::list_rooms)))
+        .service(resource("/api/cluster/nodes", "GET").route(web::get().to(api::cluster_nodes)))
+        .service(resource("/api/admin/stats", "GET").route(web::get().to(admin::admin_stats)))
+        .service(resource("/api/admin/nodes", "GET").route(web::get().to(admin::nodes)))
+        .service(
+            resource("/api/admin/nodes/{id}/drain", "POST").route(web::post().to(admin::drain)),
+        )
+        .service(resource("/api/admin/sessions", "GET").route(web::get().to(admin::sessions)))
+        .service(
+            resource("/api/admin/sessions/{id}/kick", "POST").route(web::post().to(admin::kick)),
+        )
+        .service(resource("/api/admin/rooms", "GET").route(web::get().to(admin::rooms)))
+        .service(resource("/api/admin/transfers", "GET").route(web::get().to(admin::transfers)))
+        .service(
+            resource("/api/admin/transfers/{id}/cancel", "POST")
+                .route(web::post().to(admin::cancel_transfer)),
         )
         .default_service(web::to(error::not_found));
+}
+
+/// A route's resource: a method it does not take answers 405 with `Allow: <allow>`.
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move |req: actix_web::HttpRequest| {
+        error::method_not_allowed(req, allow)
+    }))
 }
