@@ -3,11 +3,14 @@
 
 use crate::config::Config;
 use crate::http::{self, AppState};
+use crate::storage::disk::DataVolume;
 use crate::storage::uploads::BlobStore;
 use crate::storage::{DbStore, StorageError, StoreConfig};
 use crate::token;
 use actix_web::{web, App, HttpServer};
+use peerlink_actors::metrics::METRICS;
 use peerlink_actors::supervisor::{NodeSupervisor, RuntimeConfig, ShutDown};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +64,10 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
             source,
         })?;
     expire_uploads(store.clone(), blobs.clone(), config.upload_ttl);
+    watch_disk(
+        runtime.node.clone(),
+        crate::storage::disk::DataVolume::new(&config.data_dir, config.disk_reserve),
+    );
     let admin_token = config.admin_token.clone().unwrap_or_else(|| {
         let generated = token::generate();
         println!("peerlink: admin token (PEERLINK_ADMIN_TOKEN unset, generated for this run): {generated}");
@@ -197,6 +204,38 @@ fn expire_uploads(store: std::sync::Arc<DbStore>, blobs: BlobStore, ttl: std::ti
         }
     });
 }
+
+/// Measures the data volume's free space every [`DISK_WATCH_INTERVAL`]: exported as a
+/// gauge, and below [`DISK_FULL_BELOW`] chat refuses messages at once instead of trying a
+/// store that cannot write (which took 6 s per message and restarted rooms).
+fn watch_disk(node: std::sync::Arc<peerlink_actors::NodeContext>, volume: DataVolume) {
+    actix_web::rt::spawn(async move {
+        let mut ticks = actix_web::rt::time::interval(DISK_WATCH_INTERVAL);
+        loop {
+            ticks.tick().await;
+            let measured = volume.clone();
+            let Ok(Ok(free)) = actix_web::web::block(move || measured.free_bytes()).await else {
+                continue;
+            };
+            METRICS
+                .disk_free_bytes
+                .set(i64::try_from(free).unwrap_or(i64::MAX));
+            let full = free < DISK_FULL_BELOW;
+            if node.storage_full.swap(full, Ordering::Relaxed) != full {
+                if full {
+                    log::error!("the data volume is full ({free} bytes free): messages are refused until there is room");
+                } else {
+                    log::warn!("the data volume has room again ({free} bytes free)");
+                }
+            }
+        }
+    });
+}
+
+/// How often the free space is measured.
+const DISK_WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+/// Below this, the volume counts as full: a commit would fail.
+const DISK_FULL_BELOW: u64 = 1024 * 1024;
 
 /// Lets the node hold as many connections as the hard limit allows.
 fn raise_open_file_limit() {

@@ -10,6 +10,7 @@ use common::raw::{client_frame, client_frame_header, healthy_within, rss_kib, Ra
 use common::{Backend, Client, Node};
 use serde_json::json;
 use std::time::Duration;
+use tokio::io::AsyncReadExt;
 
 /// How quickly a healthy node answers `/healthz` while it is under attack.
 const STILL_ANSWERS: Duration = Duration::from_secs(5);
@@ -587,6 +588,30 @@ async fn uploads_cannot_take_the_disk_that_chat_needs() {
     let filler = volume.fill(0);
     let (status, body) = node.get("/readyz").await;
     assert_eq!(status, 503, "{body}");
+    // Chat refuses messages at once once the node has seen the disk full (it measures the
+    // free space twice a second and exports it).
+    let mut seen_full = false;
+    for _ in 0..100 {
+        let (_, metrics) = node.get("/metrics").await;
+        let free = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("peerlink_disk_free_bytes "))
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if free.is_some_and(|free| free < MIB as u64) {
+            seen_full = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(seen_full, "the node reports its disk full");
+    let refused = alice
+        .request(json!({"type": "say", "room": "lobby", "text": "on a full disk"}))
+        .await;
+    assert_eq!(refused["code"], "unavailable", "{refused}");
+    assert!(refused["message"]
+        .as_str()
+        .unwrap()
+        .contains("disk is full"));
     let mut describe = RawConn::open(&node).await;
     let path = format!("/api/uploads/{kept}");
     describe
@@ -616,7 +641,19 @@ async fn uploads_cannot_take_the_disk_that_chat_needs() {
         .await;
     assert_eq!(delete.response().await.status, 204);
     assert_eq!(node.get("/readyz").await.0, 200, "ready again");
-    assert_eq!(alice.say("lobby", "after").await["seq"], 3);
+    // Chat takes messages again once the node has seen the room (gapless: seq 3).
+    let mut after = None;
+    for _ in 0..100 {
+        let reply = alice
+            .request(json!({"type": "say", "room": "lobby", "text": "after"}))
+            .await;
+        if reply["type"] == "message" {
+            after = reply["seq"].as_u64();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(after, Some(3));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -640,19 +677,43 @@ async fn a_flood_of_unparseable_frames_costs_budget_and_ends_in_1008() {
     let node = Node::start(Backend::Sqlite).await;
     let mut bystander = Client::new_user(&node, "bystander").await;
     bystander.join("lobby", None).await;
-    let mut flooder = Client::new_user(&node, "flooder").await;
-    let junk = "{".repeat(60 * 1024);
+    let flooder = RawConn::upgrade(&node).await;
+    let (mut reader, mut writer) = flooder.stream.into_split();
+    let hello = json!({"type": "hello", "name": "flooder"}).to_string();
+    let hello = client_frame(true, 0x1, hello.as_bytes());
+    tokio::io::AsyncWriteExt::write_all(&mut writer, &hello)
+        .await
+        .unwrap();
+    // It reads what it is sent (errors), and sends up to 300 frames of 60 KiB of junk
+    // within 10 s: the node stops it long before.
+    let reading = tokio::spawn(async move {
+        let mut got = Vec::new();
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            match tokio::time::timeout(Duration::from_secs(15), reader.read(&mut chunk)).await {
+                Ok(Ok(n)) if n > 0 => got.extend_from_slice(&chunk[..n]),
+                _ => return got,
+            }
+        }
+    });
+    let junk = client_frame(true, 0x1, "{".repeat(60 * 1024).as_bytes());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     for _ in 0..300 {
-        flooder
-            .send_raw(tokio_tungstenite::tungstenite::Message::text(junk.clone()))
-            .await;
+        let write = tokio::io::AsyncWriteExt::write_all(&mut writer, &junk);
+        if !matches!(tokio::time::timeout_at(deadline, write).await, Ok(Ok(()))) {
+            break;
+        }
     }
     assert_eq!(bystander.say("lobby", "still served").await["seq"], 1);
-    let code = flooder.closed().await;
+    let received = reading.await.unwrap();
+    let close = received
+        .windows(4)
+        .rposition(|w| w[0] == 0x88 && w[1] >= 2)
+        .map(|at| u16::from_be_bytes([received[at + 2], received[at + 3]]));
     assert_eq!(
-        code.map(u16::from),
+        close,
         Some(1008),
-        "a client that keeps sending through rate_limited is let go"
+        "a client that keeps sending through rate_limited is let go, and its socket closed"
     );
 }
 

@@ -67,6 +67,9 @@ pub struct NodeContext {
     pub transfers: transfer::book::TransferBook,
     /// Bytes that streaming transfers may hold unacknowledged, node-wide.
     pub transfer_memory: limits::ByteBudget,
+    /// Set while the data volume is full: messages are refused at once rather than tried
+    /// against a store that cannot take them.
+    pub storage_full: std::sync::atomic::AtomicBool,
     /// Hashes every relayed byte, off the network threads.
     pub hasher: hash_actor::HashActor,
     /// Test-only fault injection (`debug_panic` frames); off unless the node is started with

@@ -23,6 +23,8 @@ pub struct Metrics {
     pub messages_stored: IntCounter,
     pub slow_clients_dropped: IntCounter,
     pub transfers_active: IntGauge,
+    /// Free bytes on the data volume, as last measured.
+    pub disk_free_bytes: IntGauge,
     /// Transfers paused because their receivers stopped acknowledging.
     pub transfers_stalled: IntCounter,
     /// Bytes of the node's transfer memory reserved by streaming transfers.
@@ -87,6 +89,11 @@ impl Metrics {
             .unwrap_or_else(|_| unreachable_metric());
         let transfers_active = IntGauge::new("transfers_active", "Transfers in progress")
             .unwrap_or_else(|_| unreachable_metric());
+        let disk_free_bytes = IntGauge::new(
+            "disk_free_bytes",
+            "Free bytes on the data volume (uploads keep PEERLINK_DISK_RESERVE_BYTES of them)",
+        )
+        .unwrap_or_else(|_| unreachable_metric());
         let transfers_stalled = IntCounter::new(
             "transfers_stalled_total",
             "Transfers paused because nothing was acknowledged for PEERLINK_TRANSFER_STALL_SECS",
@@ -129,6 +136,7 @@ impl Metrics {
             Box::new(slow_clients_dropped.clone()),
             Box::new(transfers_active.clone()),
             Box::new(transfers_stalled.clone()),
+            Box::new(disk_free_bytes.clone()),
             Box::new(transfer_memory_reserved.clone()),
             Box::new(rooms_live.clone()),
             Box::new(peers_live.clone()),
@@ -164,6 +172,7 @@ impl Metrics {
             transfers_active,
             transfers_stalled,
             transfer_memory_reserved,
+            disk_free_bytes,
             rooms_live,
             peers_live,
             transfer_bytes,

@@ -85,6 +85,7 @@ impl NodeSupervisor {
             ),
             transfers,
             transfer_memory: ByteBudget::new(config.limits.transfer_memory),
+            storage_full: Default::default(),
             hasher,
             limits: config.limits,
             faults: config.faults,

@@ -14,9 +14,10 @@ use actix_web::ResponseError;
 use peerlink_actors::limits::{AddressCounter, AddressSlot};
 use peerlink_actors::protocol::ErrorCode;
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, RawFd};
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// Per-connection state, in the connection's extensions (`HttpRequest::conn_data`).
@@ -30,6 +31,14 @@ pub struct Connection {
     slot: RefCell<Option<AddressSlot>>,
     /// The address had no place left when this connection opened.
     pub over_limit: bool,
+    /// False once the connection is gone (and its descriptor may be another's).
+    alive: Rc<Cell<bool>>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.alive.set(false);
+    }
 }
 
 /// The ceiling on plain HTTP connections per client address, and who is exempt.
@@ -57,6 +66,7 @@ impl ConnectionLimits {
             socket: stream.as_raw_fd(),
             slot: RefCell::new(slot.flatten()),
             over_limit,
+            alive: Rc::new(Cell::new(true)),
         });
     }
 }
@@ -65,6 +75,21 @@ impl Connection {
     /// Moves this connection's place to another count (its upgrade to a WebSocket).
     pub fn hold(&self, slot: Option<AddressSlot>) {
         *self.slot.borrow_mut() = slot;
+    }
+
+    /// Ends this connection from the node's side (both directions), if it is still open.
+    /// To be called on the connection's own worker thread, as everything it owns runs.
+    pub fn hang_up(&self) -> impl FnOnce() + 'static {
+        let (socket, alive) = (self.socket, self.alive.clone());
+        move || {
+            if alive.get() {
+                // SAFETY: the descriptor is this connection's while `alive` says so, and
+                // both live on this thread; shutdown changes no memory.
+                unsafe {
+                    libc::shutdown(socket, libc::SHUT_RDWR);
+                }
+            }
+        }
     }
 
     /// Starts counting what the client acknowledges from now on (a response's bytes).

@@ -51,12 +51,13 @@ pub async fn upgrade(
     };
     // The place is the connection's until its socket really closes, whenever the session
     // ends: a client that stops reading keeps paying for its open socket.
-    let address_slot = match req.conn_data::<Connection>() {
+    let (address_slot, hang_up) = match req.conn_data::<Connection>() {
         Some(connection) => {
             connection.hold(address_slot);
-            None
+            let hang_up: Box<dyn FnOnce()> = Box::new(connection.hang_up());
+            (None, Some(hang_up))
         }
-        None => address_slot,
+        None => (address_slot, None),
     };
     // actix-ws answers the handshake and writes; the session reads the body itself, a
     // frame at a time (`InboundFrames`), so that a huge declared frame is refused from its
@@ -69,7 +70,14 @@ pub async fn upgrade(
         max_binary: BINARY_HEADER + usize::try_from(limits.chunk_size).unwrap_or(usize::MAX),
     };
     let stream = InboundFrames::new(body, frame_limits);
-    SessionActor::launch(state.node.clone(), session, stream, client, address_slot);
+    SessionActor::launch(
+        state.node.clone(),
+        session,
+        stream,
+        client,
+        address_slot,
+        hang_up,
+    );
     Ok(response)
 }
 

@@ -1,6 +1,6 @@
 //! The inbound side of a WebSocket: frames read from the connection's body with bounded
-//! memory. It reads more bytes only when the buffer lacks a whole frame, and it refuses a
-//! frame from its header alone: a client that declares a frame (or a run of continuation
+//! memory. It reads ahead at most the largest frame's size, and it refuses a frame from
+//! its header alone: a client that declares a frame (or a run of continuation
 //! frames) larger than the limit gets `Overflow` (close 1009) before a byte of its payload is
 //! buffered. The decoding itself (masks, opcodes, control frames) is actix-http's codec.
 
@@ -12,6 +12,9 @@ use bytestring::ByteString;
 use futures_util::Stream;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+
+/// Bytes read ahead past the largest frame (a frame header and the start of the next).
+const READ_AHEAD_SLACK: usize = 64 * 1024;
 
 /// The largest text and binary messages a connection may send.
 #[derive(Debug, Clone, Copy)]
@@ -33,7 +36,11 @@ pub struct InboundFrames<S> {
     codec: Codec,
     limits: FrameLimits,
     partial: Option<Partial>,
-    /// The body ended or an error was returned: nothing more is read.
+    /// How much may be read ahead of the frames decoded: the largest frame and a bit.
+    read_ahead: usize,
+    /// The body has ended; what is buffered is still decoded.
+    ended: bool,
+    /// Nothing more is returned: the body ended and its frames are out, or an error was.
     done: bool,
 }
 
@@ -61,6 +68,8 @@ where
             codec: Codec::new().max_size(limits.max_text.max(limits.max_binary)),
             limits,
             partial: None,
+            read_ahead: limits.max_text.max(limits.max_binary) + READ_AHEAD_SLACK,
+            ended: false,
             done: false,
         }
     }
@@ -167,25 +176,46 @@ where
             if this.done {
                 return Poll::Ready(None);
             }
+            // Keep the connection's own buffer drained, up to a bound: actix-http's reader
+            // then always has room and a waker, and a frame is never read past its limit.
+            let mut waiting = false;
+            while this.buf.len() < this.read_ahead {
+                match Pin::new(&mut this.body).poll_next(cx) {
+                    Poll::Ready(Some(Ok(bytes))) => this.buf.extend_from_slice(&bytes),
+                    Poll::Ready(Some(Err(e))) => {
+                        this.done = true;
+                        let e = std::io::Error::other(e.to_string());
+                        return Poll::Ready(Some(Err(ProtocolError::Io(e))));
+                    }
+                    Poll::Ready(None) => {
+                        this.ended = true;
+                        break;
+                    }
+                    Poll::Pending => {
+                        waiting = true;
+                        break;
+                    }
+                }
+                if !this.header_allowed() {
+                    break;
+                }
+            }
             match this.next_message() {
                 Ok(Some(message)) => return Poll::Ready(Some(Ok(message))),
+                Ok(None) if this.ended => this.done = true,
+                Ok(None) if waiting => return Poll::Pending,
+                // The read-ahead is full without a whole frame in it: only a frame larger
+                // than its limit could do that, and its header was refused. Never spin.
+                Ok(None) if this.buf.len() >= this.read_ahead => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(ProtocolError::Overflow)));
+                }
                 Ok(None) => {}
                 Err(e) => {
                     this.done = true;
                     this.buf = BytesMut::new();
                     return Poll::Ready(Some(Err(e)));
                 }
-            }
-            // Only now, with no whole frame buffered, read more.
-            match Pin::new(&mut this.body).poll_next(cx) {
-                Poll::Ready(Some(Ok(bytes))) => this.buf.extend_from_slice(&bytes),
-                Poll::Ready(Some(Err(e))) => {
-                    this.done = true;
-                    let e = std::io::Error::other(e.to_string());
-                    return Poll::Ready(Some(Err(ProtocolError::Io(e))));
-                }
-                Poll::Ready(None) => this.done = true,
-                Poll::Pending => return Poll::Pending,
             }
         }
     }

@@ -114,11 +114,23 @@ async fn frames_split_across_reads_arrive_whole_and_in_order() {
 }
 
 #[tokio::test]
-async fn nothing_more_is_read_while_a_whole_frame_waits() {
-    let (body, read) = body(vec![frame(true, 0x1, b"one"), frame(true, 0x1, b"two")]);
+async fn reading_ahead_stops_at_the_largest_frame_and_a_bit() {
+    // 400 frames of 1000 bytes, about 400 KB, arriving in reads of 16 KiB.
+    let bytes: Vec<u8> = (0..400)
+        .flat_map(|_| frame(true, 0x2, &[1; 1000]))
+        .collect();
+    let chunks: Vec<Vec<u8>> = bytes.chunks(16 * 1024).map(<[u8]>::to_vec).collect();
+    let total = chunks.len();
+    let (body, read) = body(chunks);
     let mut frames = InboundFrames::new(body, LIMITS);
-    assert_eq!(text(&frames.next().await.expect("a frame")), Some("one"));
-    assert_eq!(read.load(Ordering::SeqCst), 1);
+    assert!(frames.next().await.is_some_and(|m| m.is_ok()));
+    let bound = (LIMITS.max_binary + READ_AHEAD_SLACK).div_ceil(16 * 1024) + 1;
+    let taken = read.load(Ordering::SeqCst);
+    assert!(
+        taken <= bound && taken < total,
+        "read {taken} of {total} chunks"
+    );
+    assert_eq!(frames.count().await, 399, "and every frame still comes");
 }
 
 #[tokio::test]

@@ -63,6 +63,8 @@ pub struct LocalSink {
 /// What one queued frame costs besides its payload (the queue entry, the frame header):
 /// counted so that a flood of empty pings cannot grow the queue for free.
 const QUEUED_FRAME_OVERHEAD: usize = 64;
+/// How long after its last frame a finished connection may stay open.
+pub const CLOSE_LINGER: Duration = Duration::from_secs(2);
 /// A frame that the socket does not take within this time ends the writer: the client has
 /// stopped reading, and its queue is freed.
 pub const WRITE_DEADLINE: Duration = Duration::from_secs(30);
@@ -189,6 +191,7 @@ impl SessionActor {
         stream: impl futures_util::Stream<Item = Result<AggregatedMessage, WsError>> + Unpin + 'static,
         client: Option<IpAddr>,
         address_slot: Option<AddressSlot>,
+        hang_up: Option<Box<dyn FnOnce()>>,
     ) -> Addr<SessionActor> {
         let (tx, rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
@@ -200,7 +203,16 @@ impl SessionActor {
             overflowed: AtomicBool::new(false),
         };
         let sink = SessionRef::new(id, Arc::new(sink));
-        actix::spawn(write_loop(ws, rx, queued));
+        actix::spawn(async move {
+            write_loop(ws, rx, queued).await;
+            // The close is written (or the client stopped reading): give the client a
+            // moment to close its side, then end the connection from ours, so that a
+            // client that neither reads nor closes does not hold the socket.
+            if let Some(hang_up) = hang_up {
+                actix::clock::sleep(CLOSE_LINGER).await;
+                hang_up();
+            }
+        });
         METRICS.connections.inc();
         SessionActor::create(move |ctx| {
             ctx.add_stream(stream);
@@ -231,11 +243,10 @@ impl SessionActor {
 
     fn close(&mut self, code: u16, reason: impl Into<String>, ctx: &mut Context<Self>) {
         if !self.closing {
+            let reason = reason.into();
+            log::debug!("session {} closes with {code}: {reason}", self.id);
             self.closing = true;
-            self.sink.deliver(Outbound::Close {
-                code,
-                reason: reason.into(),
-            });
+            self.sink.deliver(Outbound::Close { code, reason });
         }
         ctx.stop();
     }
@@ -331,6 +342,11 @@ impl SessionActor {
             return Ok(());
         };
         self.refused_in_a_row += 1;
+        log::debug!(
+            "session {} refused {} in a row",
+            self.id,
+            self.refused_in_a_row
+        );
         if self.refused_in_a_row > REFUSALS_BEFORE_CLOSE {
             self.close(CLOSE_POLICY, "frames sent far faster than allowed", ctx);
         }
@@ -496,6 +512,13 @@ impl SessionActor {
                 upload,
                 ..
             } => {
+                // Refused before anything is done for it (a share link for an upload).
+                if self.node.storage_full.load(Ordering::Relaxed) {
+                    return Err(ProtocolError::new(
+                        ErrorCode::Unavailable,
+                        "the node's disk is full, so messages cannot be stored; send it again later",
+                    ));
+                }
                 let max = self.node.limits.max_text_chars;
                 if upload.is_none() || !text.trim().is_empty() {
                     validate_text(&text, max)?;

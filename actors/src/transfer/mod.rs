@@ -171,6 +171,8 @@ pub struct TransferActor {
     waiting_for_memory: bool,
     /// When the acknowledged offset last moved, or data last started waiting for it.
     last_progress: Instant,
+    /// Since when the transfer has been paused, as the progress watch last saw it.
+    paused_since: Option<Instant>,
 }
 
 impl TransferActor {
@@ -231,6 +233,7 @@ impl TransferActor {
             reserved: false,
             waiting_for_memory: false,
             last_progress: Instant::now(),
+            paused_since: None,
             node,
         }
     }
@@ -272,6 +275,7 @@ impl TransferActor {
             reserved: false,
             waiting_for_memory: false,
             last_progress: Instant::now(),
+            paused_since: None,
             node,
         }
     }
@@ -967,7 +971,15 @@ impl TransferActor {
 
     /// Pauses a transfer whose receivers have acknowledged nothing for too long while data
     /// waits for them, freeing that data; and resumes one that waits for transfer memory.
-    fn watch_progress(&mut self) {
+    fn watch_progress(&mut self, ctx: &mut Context<Self>) {
+        // A paused transfer is kept for `transfer_ttl` from the moment it paused.
+        if self.phase != Phase::Paused {
+            self.paused_since = None;
+        } else if self.paused_since.get_or_insert_with(Instant::now).elapsed()
+            >= self.node.limits.transfer_ttl
+        {
+            return self.cancel_all("expired while paused", ctx);
+        }
         let stalled = self.phase == Phase::Streaming
             && self.flow.sent() > self.flow.acked()
             && self.last_progress.elapsed() >= self.node.limits.transfer_stall;
@@ -1015,13 +1027,7 @@ impl Actor for TransferActor {
             }
         }
         let watch = (self.node.limits.transfer_stall / 4).clamp(STALL_CHECK_MIN, STALL_CHECK_MAX);
-        ctx.run_interval(watch, |transfer, _| transfer.watch_progress());
-        let ttl = self.node.limits.transfer_ttl;
-        ctx.run_interval(ttl, |transfer, ctx| {
-            if transfer.phase == Phase::Paused {
-                transfer.cancel_all("expired while paused", ctx);
-            }
-        });
+        ctx.run_interval(watch, |transfer, ctx| transfer.watch_progress(ctx));
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
