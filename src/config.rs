@@ -122,14 +122,11 @@ pub struct ServeArgs {
     /// proxy every client has the proxy's address: raise it there).
     #[arg(long, env = "PEERLINK_CONNECTIONS_PER_ADDRESS", default_value = "256")]
     pub connections_per_address: String,
-    /// Plain HTTP connections (not WebSockets) one client address may hold open at once;
-    /// requests on more get 429. Trusted proxies are not counted.
-    #[arg(
-        long,
-        env = "PEERLINK_HTTP_CONNECTIONS_PER_ADDRESS",
-        default_value = "64"
-    )]
-    pub http_connections_per_address: String,
+    /// Plain HTTP connections (not yet WebSockets) one client address may hold open at
+    /// once; requests on more get 429. Trusted proxies are not counted. By default the
+    /// same as PEERLINK_CONNECTIONS_PER_ADDRESS: every WebSocket starts as one.
+    #[arg(long, env = "PEERLINK_HTTP_CONNECTIONS_PER_ADDRESS")]
+    pub http_connections_per_address: Option<String>,
 }
 
 /// A setting that stops the start.
@@ -427,7 +424,9 @@ impl ServeArgs {
             )?,
             http_connections_per_address: number(
                 "PEERLINK_HTTP_CONNECTIONS_PER_ADDRESS",
-                &self.http_connections_per_address,
+                self.http_connections_per_address
+                    .as_deref()
+                    .unwrap_or(&self.connections_per_address),
                 1,
                 10_000_000,
             )?,
