@@ -12,12 +12,14 @@ mod shares;
 mod slow_bodies;
 mod static_files;
 mod tus;
+pub mod tus_headers;
 mod upload_claims;
 mod ws;
 
 pub use admin::drain_sessions;
 pub use connection::{refuse_over_limit, ConnectionLimits};
 pub use error::{json_for_empty_errors, ApiError};
+pub use shares::served_range_of;
 pub use slow_bodies::limit_body_time;
 
 use crate::storage::uploads::BlobStore;

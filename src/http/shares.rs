@@ -198,10 +198,20 @@ const RESUME_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 /// The (start, length) the file responder will send for this request's `Range`: the whole
 /// file without one, the first parsed range with one, `None` when it will send nothing.
 fn served_range(req: &HttpRequest, size: u64) -> Option<(u64, u64)> {
-    let Some(range) = req.headers().get(header::RANGE) else {
+    served_range_of(
+        req.headers().get(header::RANGE).map(HeaderValue::as_bytes),
+        size,
+    )
+}
+
+/// [`served_range`] from the raw `Range` header value (`None`: no header), for tests and
+/// the fuzz target. A value that is not UTF-8 sends nothing, as the file responder does.
+pub fn served_range_of(range_header: Option<&[u8]>, size: u64) -> Option<(u64, u64)> {
+    let Some(range) = range_header else {
         return Some((0, size));
     };
-    let ranges = actix_files::HttpRange::parse(range.to_str().ok()?, size).ok()?;
+    let range = std::str::from_utf8(range).ok()?;
+    let ranges = actix_files::HttpRange::parse(range, size).ok()?;
     ranges.first().map(|range| (range.start, range.length))
 }
 

@@ -6,15 +6,14 @@
 //! reading the file again. A PATCH whose `Upload-Checksum` fails is cut back: the offset
 //! and the digest stay where they were.
 
-use super::{ApiError, AppState};
+use super::{tus_headers, ApiError, AppState};
 use crate::storage::uploads::{QuotaCheck, Upload};
 use actix_web::http::{header, StatusCode};
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
-use base64::Engine;
 use futures_util::StreamExt;
 use peerlink_actors::hash::{hex, Sha256State};
-use peerlink_actors::protocol::{ErrorCode, User};
+use peerlink_actors::protocol::{ErrorCode, ProtocolError, User};
 use std::fmt;
 use std::time::Duration;
 use uuid::Uuid;
@@ -134,73 +133,20 @@ async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<User, TusEr
 
 fn parse_u64(req: &HttpRequest, name: &str) -> Result<Option<u64>, TusError> {
     header_str(req, name)
-        .map(|v| {
-            v.parse::<u64>().map_err(|_| {
-                tus_error(
-                    400,
-                    ErrorCode::BadRequest,
-                    format!("{name} must be a whole number of bytes"),
-                )
-            })
-        })
+        .map(|v| tus_headers::parse_u64(name, v).map_err(bad_header))
         .transpose()
 }
 
-/// `Upload-Metadata`: comma-separated `key base64(value)` pairs. Returns (name, mime).
-fn parse_metadata(raw: &str) -> Result<(String, String), TusError> {
-    let (mut name, mut mime) = (None, None);
-    for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once(' ').unwrap_or((pair, ""));
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(value.trim())
-            .ok()
-            .and_then(|v| String::from_utf8(v).ok())
-            .ok_or_else(|| {
-                tus_error(
-                    400,
-                    ErrorCode::BadRequest,
-                    format!("Upload-Metadata value of {key:?} is not base64 UTF-8"),
-                )
-            })?;
-        match key {
-            "filename" | "name" => name = Some(decoded),
-            "filetype" | "type" => mime = Some(decoded),
-            _ => {}
-        }
-    }
-    let name = name.unwrap_or_else(|| "upload".to_owned());
-    let name = peerlink_actors::protocol::values::validate_file_name(&name)
-        .map_err(|e| tus_error(400, e.code, e.message))?;
-    let mime = peerlink_actors::protocol::values::validate_mime(mime.as_deref())
-        .map_err(|e| tus_error(400, e.code, e.message))?;
-    Ok((name, mime))
+/// `Upload-Checksum`, when the request has one.
+fn parse_checksum(req: &HttpRequest) -> Result<Option<[u8; 32]>, TusError> {
+    header_str(req, "Upload-Checksum")
+        .map(|raw| tus_headers::parse_checksum(raw).map_err(bad_header))
+        .transpose()
 }
 
-/// `Upload-Checksum: sha256 <base64>`; other algorithms are refused.
-fn parse_checksum(req: &HttpRequest) -> Result<Option<[u8; 32]>, TusError> {
-    let Some(raw) = header_str(req, "Upload-Checksum") else {
-        return Ok(None);
-    };
-    let (algorithm, value) = raw.split_once(' ').unwrap_or((raw, ""));
-    if algorithm != "sha256" {
-        return Err(tus_error(
-            400,
-            ErrorCode::BadRequest,
-            format!("checksum algorithm {algorithm:?} is not supported; use sha256"),
-        ));
-    }
-    let digest = base64::engine::general_purpose::STANDARD
-        .decode(value.trim())
-        .ok()
-        .and_then(|d| <[u8; 32]>::try_from(d).ok())
-        .ok_or_else(|| {
-            tus_error(
-                400,
-                ErrorCode::BadRequest,
-                "Upload-Checksum must be sha256 and a base64 SHA-256 digest",
-            )
-        })?;
-    Ok(Some(digest))
+/// A header that `tus_headers` refused: tus answers 400, whatever the error's code.
+fn bad_header(e: ProtocolError) -> TusError {
+    tus_error(400, e.code, e.message)
 }
 
 fn http_date(ms: i64) -> String {
@@ -249,7 +195,7 @@ pub async fn create(
     let metadata = header_str(&req, "Upload-Metadata")
         .unwrap_or_default()
         .to_owned();
-    let (name, mime) = parse_metadata(&metadata)?;
+    let (name, mime) = tus_headers::parse_metadata(&metadata).map_err(bad_header)?;
     let upload = Upload {
         id: Uuid::new_v4(),
         owner: user.id,
@@ -584,17 +530,6 @@ async fn truncate(state: &AppState, id: Uuid, len: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn metadata_gives_a_checked_name_and_type() {
-        let raw = "filename cmVwb3J0LnBkZg==,filetype YXBwbGljYXRpb24vcGRm,other";
-        assert_eq!(
-            parse_metadata(raw).unwrap(),
-            ("report.pdf".to_owned(), "application/pdf".to_owned())
-        );
-        assert_eq!(parse_metadata("").unwrap().0, "upload");
-        assert_eq!(parse_metadata("filename !!!").unwrap_err().status, 400);
-    }
 
     #[test]
     fn dates_are_http_dates() {
