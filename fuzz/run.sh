@@ -40,6 +40,7 @@ done
 
 if ((${#failed[@]} > 0)); then
     echo "fuzz: crashes in: ${failed[*]} (reproducers in fuzz/artifacts/)" >&2
-    exit 1
 fi
-echo "fuzz: no crash in ${#targets[@]} targets, ${seconds} s each"
+# The closing line: targets that found no crash in their time, and those that did.
+echo "fuzz: $((${#targets[@]} - ${#failed[@]})) passed, ${#failed[@]} failed"
+((${#failed[@]} == 0))

@@ -6,6 +6,7 @@
 #
 #   bash tests/run.sh            # everything
 #   bash tests/run.sh chat       # only tests whose name matches "chat" (nextest filter)
+#                                # (the fuzz targets run only in the whole run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -75,3 +76,9 @@ PEERLINK_BIN="$PWD/target/debug/peerlink" "$TUS_VENV/bin/python" -m pytest -q -p
 log "browser tests (Chromium $(/usr/bin/chromium --version 2>/dev/null | awk '{print $2}'), playwright-core)"
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
 PEERLINK_BIN="$PWD/target/debug/peerlink" node --test tests/browser/
+
+# Only for the whole run: a filtered run is for quick checks.
+if [ -z "${1:-}" ]; then
+    log "fuzzing: every target for ${FUZZ_SECONDS:-20} s (docs/fuzzing.md)"
+    bash fuzz/run.sh "${FUZZ_SECONDS:-20}"
+fi
