@@ -855,3 +855,16 @@ async fn sigterm_asks_clients_to_reconnect_and_stops_promptly() {
     assert!(stopped, "the node exits cleanly within 10 s of SIGTERM");
     assert_eq!(alice.closed().await.map(u16::from), Some(1012));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_range_on_an_empty_shared_file_is_served_whole() {
+    let node = Node::start(Backend::Sqlite).await;
+    let alice = Client::new_user(&node, "alice").await;
+    let link = shared_file(&node, &alice.token, b"", 3).await;
+    for range in ["bytes=-5", "bytes=0-", "bytes=0-0"] {
+        let response = get_range(&node, &link, Some(range)).await;
+        assert_eq!(response.status, 200, "{range}");
+        assert!(response.body.is_empty());
+    }
+    assert!(healthy_within(&node, STILL_ANSWERS).await);
+}

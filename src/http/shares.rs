@@ -147,11 +147,18 @@ pub async fn download(
     .await
     .map_err(|e| ApiError::new(ErrorCode::Internal, format!("cannot read the file: {e}")))?
     .map_err(|_| gone("the file's bytes are gone"))?;
-    let response = file
-        .use_etag(false)
-        .use_last_modified(false)
-        .set_content_disposition(disposition(&upload.name))
-        .into_response(&req);
+    let response = if upload.length == 0 {
+        // An empty file is always the whole of it: actix-files would compute the
+        // Content-Range of an empty range as `0-(0-1)` (an overflow), so no Range is served.
+        HttpResponse::Ok()
+            .insert_header(disposition(&upload.name))
+            .finish()
+    } else {
+        file.use_etag(false)
+            .use_last_modified(false)
+            .set_content_disposition(disposition(&upload.name))
+            .into_response(&req)
+    };
     // Bytes the client never got go back to the link's budget.
     let mut response = match served {
         Some((_, length)) if length > 0 => {
