@@ -135,7 +135,13 @@ async fn write_loop(
                 }
             }
         };
-        match tokio::time::timeout(WRITE_DEADLINE, write).await {
+        // Most writes complete at once; only one that waits gets a timer.
+        let mut write = std::pin::pin!(write);
+        let written = match futures_util::FutureExt::now_or_never(&mut write) {
+            Some(done) => Ok(done),
+            None => tokio::time::timeout(WRITE_DEADLINE, write).await,
+        };
+        match written {
             Ok(Ok(())) => {}
             Ok(Err(_)) => return,
             Err(_) => {
