@@ -128,6 +128,8 @@ pub struct RoomActor {
     recorded: bool,
     /// Stopped on purpose for want of use: its going away is not a crash.
     passivated: bool,
+    /// Its crash is already reported (a failed commit reports before it stops).
+    crash_reported: bool,
     /// Test-only: commits still to fail (`RoomCommand::FailCommits`).
     failing_commits: u32,
 }
@@ -145,6 +147,7 @@ impl RoomActor {
             inherited,
             recorded: false,
             passivated: false,
+            crash_reported: false,
             failing_commits: 0,
         }
     }
@@ -449,6 +452,11 @@ impl RoomActor {
                 ErrorCode::Unavailable,
                 "the message could not be stored; send it again",
             );
+            // The registry must hold this room's commands before the sender can answer the
+            // error: a `say` sent back at once would otherwise reach this stopping instance
+            // and never be answered.
+            self.crash_reported = true;
+            self.node.registry.report_room_crash(self.crash_report());
             self.reply_error(pending.sender, pending.re.as_deref(), error);
             ctx.stop();
             return;
@@ -715,7 +723,7 @@ impl Drop for RoomActor {
     /// panic, or a failed commit): hand its members to the supervisor so that a fresh
     /// instance takes over.
     fn drop(&mut self) {
-        if !self.passivated {
+        if !self.passivated && !self.crash_reported {
             self.node.registry.report_room_crash(self.crash_report());
         }
     }
