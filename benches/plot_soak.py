@@ -10,6 +10,9 @@ Run it with matplotlib from a virtualenv:
     python3 -m venv /work/soak-venv
     /work/soak-venv/bin/pip install matplotlib
     /work/soak-venv/bin/python benches/plot_soak.py docs/soak.json docs/soak.png
+
+It also prints a Markdown table of the first, last and largest values, and what the
+misbehaving clients met, for docs/benchmarks.md.
 """
 import json
 import sys
@@ -65,7 +68,38 @@ def main() -> int:
     fig.tight_layout()
     fig.savefig(sys.argv[2], dpi=110)
     print("wrote", sys.argv[2])
+    print_summary(run)
     return 0
+
+
+def print_summary(run: dict) -> None:
+    samples = run["samples"]
+
+    def row(name, values, fmt):
+        values = [v for v in values if v is not None]
+        first, last, top = values[0], values[-1], max(values)
+        print(f"| {name} | {fmt(first)} | {fmt(last)} | {fmt(top)} |")
+
+    print()
+    print("| | first sample | last sample | max |")
+    print("|---|---|---|---|")
+    row("node RSS (MiB)", [s["rss_bytes"] / 2**20 for s in samples], lambda v: f"{v:.1f}")
+    row("node open files", [s["open_files"] for s in samples], lambda v: f"{v}")
+    row("node threads", [s.get("threads") for s in samples], lambda v: f"{v}")
+    row("chat p50 (ms)", [s["chat"]["latency_ms"]["p50"] for s in samples], lambda v: f"{v:.2f}")
+    row("chat p99 (ms)", [s["chat"]["latency_ms"]["p99"] for s in samples], lambda v: f"{v:.1f}")
+    row("node CPU (% of one core)", [s["node_cpu_percent"] for s in samples], lambda v: f"{v:.1f}")
+    row("machine CPU busy (% of all cores)",
+        [s.get("machine_cpu_busy_percent") for s in samples], lambda v: f"{v:.0f}")
+    p99s = sorted(s["chat"]["latency_ms"]["p99"] for s in samples)
+    print(f"\nmedian of the per-sample p99: {p99s[len(p99s) // 2]:.1f} ms")
+    last = samples[-1]
+    print("transfers:", last["transfers"], " uploads:", last["uploads"])
+    print("misbehaving:", json.dumps(last["misbehaving"]))
+    print("node stats at the end:", json.dumps(last.get("node_stats")))
+    print("unexpected errors:", run.get("unexpected_errors"),
+          " digest mismatches:", run.get("digest_mismatches"),
+          " node exit:", run.get("node_exit"), " chat:", json.dumps(run.get("chat_totals")))
 
 
 if __name__ == "__main__":
