@@ -18,11 +18,16 @@
 //!     cargo build --release && cargo bench --bench load -- --mode rate --rate 2000
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use clap::{Parser, ValueEnum};
+use common::{
+    cpu_of, file_bytes, open, percentile, raise_open_file_limit, stamp_of, text, wait_for,
+    NodeProcess, Socket,
+};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -78,142 +83,20 @@ struct Args {
     bench: bool,
 }
 
-/// The node under test, killed when dropped.
-struct NodeProcess {
-    child: Child,
-    port: u16,
-    _data: tempfile::TempDir,
-}
-
-impl NodeProcess {
-    fn start(args: &Args) -> NodeProcess {
-        let data = tempfile::tempdir().expect("scratch dir");
-        let mut child = Command::new(&args.node)
-            .arg("serve")
-            .env("PEERLINK_BIND", "127.0.0.1:0")
-            .env("PEERLINK_DATA_DIR", data.path())
-            .env("PEERLINK_RATE_PER_SEC", "1000000")
-            .env("PEERLINK_RATE_BURST", "1000000")
-            .env("PEERLINK_SIGNUPS_PER_MINUTE", "1000000")
-            .env("PEERLINK_CONNECTIONS_PER_ADDRESS", "10000000")
-            .env("PEERLINK_SQLITE_SYNC", &args.sqlite_sync)
-            .env("PEERLINK_ADMIN_TOKEN", "load-tool-admin-token")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start {} ({e}); run `cargo build --release` first",
-                    args.node
-                )
-            });
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some((_, port)) = line.rsplit_once("listening on http://127.0.0.1:") {
-                    let _ = tx.send(port.trim().parse::<u16>().expect("port"));
-                }
-            }
-        });
-        let port = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the node did not start");
-        NodeProcess {
-            child,
-            port,
-            _data: data,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// User plus system CPU time of the node so far.
-    fn cpu(&self) -> Duration {
-        cpu_of(&self.pid().to_string())
-    }
-
-    fn rss_bytes(&self) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("proc status");
-        let kib: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .expect("VmRSS");
-        kib * 1024
-    }
-}
-
-/// User plus system CPU time of a process (`self` for this one) so far.
-fn cpu_of(pid: &str) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("proc stat");
-    // Fields after the command name (which may contain spaces) start after the last ')'.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .expect("stat format")
-        .1
-        .split_whitespace()
-        .collect();
-    let ticks: u64 =
-        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
-    // SAFETY: sysconf only reads a constant.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
-    Duration::from_secs_f64(ticks as f64 / per_second as f64)
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// Connects, says hello and, when `room` is given, joins it.
-async fn open(port: u16, name: &str, room: Option<&str>) -> Socket {
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(
-        format!("ws://127.0.0.1:{port}/ws"),
-        None,
-        true,
+/// Starts the node under test with the rate limits lifted.
+fn start_node(args: &Args) -> NodeProcess {
+    NodeProcess::start(
+        &args.node,
+        &[
+            ("PEERLINK_RATE_PER_SEC", "1000000"),
+            ("PEERLINK_RATE_BURST", "1000000"),
+            ("PEERLINK_SIGNUPS_PER_MINUTE", "1000000"),
+            ("PEERLINK_CONNECTIONS_PER_ADDRESS", "10000000"),
+            ("PEERLINK_SQLITE_SYNC", &args.sqlite_sync),
+            ("PEERLINK_ADMIN_TOKEN", "load-tool-admin-token"),
+        ],
+        Stdio::inherit(),
     )
-    .await
-    .expect("connect");
-    ws.send(Message::text(
-        json!({"type": "hello", "name": name}).to_string(),
-    ))
-    .await
-    .expect("hello");
-    wait_for(&mut ws, "\"type\":\"welcome\"").await;
-    if let Some(room) = room {
-        ws.send(Message::text(
-            json!({"type": "join", "room": room, "since": u64::MAX / 2}).to_string(),
-        ))
-        .await
-        .expect("join");
-        wait_for(&mut ws, "\"type\":\"joined\"").await;
-    }
-    ws
-}
-
-async fn wait_for(ws: &mut Socket, needle: &str) {
-    while let Some(message) = ws.next().await {
-        if let Message::Text(text) = message.expect("read") {
-            if text.contains(needle) {
-                return;
-            }
-            assert!(
-                !text.contains("\"type\":\"error\""),
-                "the node refused: {text}"
-            );
-        }
-    }
-    panic!("connection ended while waiting for {needle}");
 }
 
 /// Counters shared by every connection task.
@@ -228,14 +111,6 @@ impl Shared {
     fn now_us(&self) -> u64 {
         self.start.elapsed().as_micros() as u64
     }
-}
-
-/// The send time stamped into a message text (`t<microseconds>`).
-fn stamp_of(text: &str) -> Option<u64> {
-    let at = text.find("\"text\":\"t")? + 9;
-    let digits = &text[at..];
-    let end = digits.find('"')?;
-    digits[..end].parse().ok()
 }
 
 /// How a connection sends: on a timer (`rate`) or keeping messages in flight (`saturate`).
@@ -312,14 +187,6 @@ async fn send_say(
     if sink.send(Message::text(frame)).await.is_ok() && shared.measuring.load(Ordering::Relaxed) {
         shared.sent.fetch_add(1, Ordering::Relaxed);
     }
-}
-
-fn percentile(sorted: &[u32], p: f64) -> u32 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
 }
 
 async fn connect_all(args: &Args, port: u16, join: bool) -> Vec<(Socket, String)> {
@@ -435,20 +302,6 @@ async fn run_idle(args: &Args, node: &NodeProcess) -> serde_json::Value {
     })
 }
 
-/// Pseudo-random bytes (xorshift), cheap to make in bulk.
-fn file_bytes(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut data = Vec::with_capacity(len + 8);
-    while data.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        data.extend_from_slice(&x.to_le_bytes());
-    }
-    data.truncate(len);
-    data
-}
-
 /// `openssl speed -evp sha256` on 64 KiB blocks, in bytes per second, if openssl is here.
 fn openssl_sha256_rate() -> Option<f64> {
     let output = Command::new("openssl")
@@ -469,13 +322,6 @@ fn openssl_sha256_rate() -> Option<f64> {
     Some(kbytes * 1000.0)
 }
 
-fn text(message: &Message) -> Option<serde_json::Value> {
-    match message {
-        Message::Text(text) => serde_json::from_str(text).ok(),
-        _ => None,
-    }
-}
-
 async fn run_transfer(args: &Args, node: &NodeProcess) -> serde_json::Value {
     use sha2::Digest;
     let openssl = openssl_sha256_rate();
@@ -487,24 +333,9 @@ async fn run_transfer(args: &Args, node: &NodeProcess) -> serde_json::Value {
         .collect();
     let mut alice = open(node.port, "alice", None).await;
     let (mut bob, bob_id) = {
-        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(
-            format!("ws://127.0.0.1:{}/ws", node.port),
-            None,
-            true,
-        )
-        .await
-        .expect("connect");
-        ws.send(Message::text(
-            json!({"type": "hello", "name": "bob"}).to_string(),
-        ))
-        .await
-        .expect("hello");
-        let welcome = loop {
-            let message = ws.next().await.expect("welcome").expect("read");
-            if let Some(v) = text(&message).filter(|v| v["type"] == "welcome") {
-                break v;
-            }
-        };
+        let (ws, welcome) = common::hello(node.port, common::Identity::Name("bob"))
+            .await
+            .expect("bob's hello");
         (ws, welcome["user"]["id"].as_str().expect("id").to_owned())
     };
     let offer =
@@ -598,20 +429,6 @@ async fn run_transfer(args: &Args, node: &NodeProcess) -> serde_json::Value {
     })
 }
 
-fn raise_open_file_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: reads and writes only the struct passed in.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
-}
-
 fn main() {
     let args = Args::parse();
     raise_open_file_limit();
@@ -619,7 +436,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let node = NodeProcess::start(&args);
+    let node = start_node(&args);
     eprintln!(
         "peerlink-load: node pid {} at http://127.0.0.1:{}",
         node.pid(),
