@@ -269,14 +269,18 @@ pub async fn head(
 ) -> Result<HttpResponse, TusError> {
     check_version(&req)?;
     let user = authenticate(&req, &state).await?;
-    let upload = owned_upload(&state, &user, &id).await?;
     // Tell the offset the bytes really have: a PATCH that was just interrupted is still
     // storing its last piece, so wait for it (a live PATCH past the patience is reported as
-    // far as it has committed).
-    let claim = state
-        .upload_claims
-        .claim_within(upload.id, WRITER_PATIENCE)
-        .await;
+    // far as it has committed). Then read the upload once.
+    let claim = match Uuid::parse_str(&id) {
+        Ok(upload) => {
+            state
+                .upload_claims
+                .claim_within(upload, WRITER_PATIENCE)
+                .await
+        }
+        Err(_) => None,
+    };
     let upload = owned_upload(&state, &user, &id).await?;
     drop(claim);
     let mut response = tus_response(StatusCode::OK);
