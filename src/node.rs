@@ -9,7 +9,8 @@ use crate::storage::{DbStore, StorageError, StoreConfig};
 use crate::token;
 use actix_web::{web, App, HttpServer};
 use peerlink_actors::metrics::METRICS;
-use peerlink_actors::supervisor::{NodeSupervisor, RuntimeConfig, ShutDown};
+use peerlink_actors::runtime::{launch, RuntimeConfig};
+use peerlink_actors::supervisor::ShutDown;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -50,7 +51,7 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
         pool_size: POOL_SIZE,
         session_ttl: config.limits.session_ttl,
     })?;
-    let runtime = NodeSupervisor::launch(RuntimeConfig {
+    let runtime = launch(RuntimeConfig {
         node_id: config.node_id.clone(),
         store: store.clone(),
         limits: config.limits.clone(),
@@ -172,7 +173,7 @@ async fn restore_transfers(node: &peerlink_actors::NodeContext) {
     let count = records.len();
     for record in records {
         let id = record.id;
-        if let Err(e) = node.registry.restore_transfer(record) {
+        if let Err(e) = node.host.restore_transfer(record) {
             log::error!("transfer {id} cannot resume: {e}");
             node.store.forget_transfer(id);
         }

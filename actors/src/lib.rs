@@ -6,16 +6,20 @@
 //!
 //! - [`store::Store`]: durable storage (identities, room messages). Every call returns a
 //!   future that completes off the actors' event loops.
-//! - [`registry::Registry`]: the directory through which every message to a user, room or
-//!   session is addressed. [`local_registry::LocalRegistry`] is the single-node version;
-//!   the cluster version implements the same trait over Redis.
+//! - [`registry`]: the directory through which every message to a user, room, transfer or
+//!   session is addressed ([`registry::Router`]), the host of this node's actors
+//!   ([`registry::Host`]) and what the HTTP side sees ([`registry::ClusterView`]).
+//!   [`local_registry::LocalRegistry`] is the single-node version; the cluster implements
+//!   the same traits over Redis and node-to-node links.
+//!
+//! The commands actors send each other are data, in the leaf module [`messages`].
 //!
 //! ## How the pieces fit
 //!
 //! ```text
-//!  WebSocket ──► SessionActor ──registry──► RoomActor ──store (group commit)──► DB
+//!  WebSocket ──► SessionActor ───router───► RoomActor ──store (group commit)──► DB
 //!                    ▲   │                     │
-//!                    │   └──registry──► PeerActor (one per user: all its sessions)
+//!                    │   └───router───► PeerActor (one per user: all its sessions)
 //!                    └──────── SessionRef ◄────┘  (fan-out of pre-serialised frames)
 //! ```
 //!
@@ -33,11 +37,13 @@ pub mod hash;
 pub mod hash_actor;
 pub mod limits;
 pub mod local_registry;
+pub mod messages;
 pub mod metrics;
 pub mod peer;
 pub mod protocol;
 pub mod registry;
 pub mod room;
+pub mod runtime;
 pub mod session;
 pub mod store;
 pub mod supervisor;
@@ -49,8 +55,12 @@ use std::sync::Arc;
 pub struct NodeContext {
     /// This node's id, sent to clients in `welcome`.
     pub node_id: String,
-    /// Where every user, room and session is addressed.
-    pub registry: Arc<dyn registry::Registry>,
+    /// Where every user, room, transfer and session is addressed.
+    pub router: Arc<dyn registry::Router>,
+    /// Hosts this node's actors: sessions, passivation, restarts.
+    pub host: Arc<dyn registry::Host>,
+    /// What the admin console and `/api` see.
+    pub view: Arc<dyn registry::ClusterView>,
     /// Durable storage; every call completes off the event loop.
     pub store: Arc<dyn store::Store>,
     /// Sizes, rates and timings, validated at start.

@@ -12,13 +12,17 @@
 //! waiting stops and loses its slot (the next command activates a fresh one, which loads
 //! from the store); otherwise it gets the waiting commands and goes on.
 
+use crate::messages::{
+    PeerCommand, RoomCommand, RoomCrash, RoomCrashed, TransferCommand, TransferInfo, TransferStart,
+};
 use crate::metrics::METRICS;
-use crate::peer::{PeerActor, PeerCommand};
-use crate::protocol::{RoomName, SessionId, User, UserId};
-use crate::registry::{Registry, RegistryError, RoomCrash, RoomStatus, SessionInfo, SessionRef};
-use crate::room::{RoomActor, RoomCommand};
-use crate::supervisor::{NodeSupervisor, RoomCrashed};
-use crate::transfer::{TransferActor, TransferCommand, TransferStart};
+use crate::peer::PeerActor;
+use crate::protocol::{Outbound, RoomName, SessionId, User, UserId};
+use crate::registry::{
+    ClusterView, Host, RegistryError, RoomStatus, Router, SessionInfo, SessionRef,
+};
+use crate::room::RoomActor;
+use crate::transfer::TransferActor;
 use crate::NodeContext;
 use actix::prelude::*;
 use std::collections::{HashMap, HashSet};
@@ -66,7 +70,8 @@ pub struct LocalRegistry {
     arbiter: ArbiterHandle,
     /// Set once at start; actors started here get a strong reference.
     node: OnceLock<Weak<NodeContext>>,
-    supervisor: OnceLock<Addr<NodeSupervisor>>,
+    /// Where crashed rooms are reported (the supervisor).
+    crashes: OnceLock<Recipient<RoomCrashed>>,
     rooms: Mutex<HashMap<RoomName, RoomSlot>>,
     peers: Mutex<HashMap<UserId, PeerSlot>>,
     /// Welcomed sessions, and whose they are.
@@ -83,7 +88,7 @@ impl LocalRegistry {
         LocalRegistry {
             arbiter,
             node: OnceLock::new(),
-            supervisor: OnceLock::new(),
+            crashes: OnceLock::new(),
             rooms: Mutex::new(HashMap::new()),
             peers: Mutex::new(HashMap::new()),
             sessions: RwLock::new(HashMap::new()),
@@ -95,13 +100,9 @@ impl LocalRegistry {
 
     /// Completes the wiring: the node context the actors get, and the supervisor that
     /// restarts them.
-    pub fn attach(&self, node: &Arc<NodeContext>, supervisor: Addr<NodeSupervisor>) {
+    pub fn attach(&self, node: &Arc<NodeContext>, crashes: Recipient<RoomCrashed>) {
         let _ = self.node.set(Arc::downgrade(node));
-        let _ = self.supervisor.set(supervisor);
-    }
-
-    pub fn shut_down(&self) {
-        self.shutting_down.store(true, Ordering::SeqCst);
+        let _ = self.crashes.set(crashes);
     }
 
     fn node(&self) -> Result<Arc<NodeContext>, RegistryError> {
@@ -187,7 +188,11 @@ where
     Some(addr)
 }
 
-impl Registry for LocalRegistry {
+impl Router for LocalRegistry {
+    fn send_session(&self, id: SessionId, out: Outbound) -> bool {
+        Host::session(self, id).is_some_and(|s| s.deliver(out))
+    }
+
     fn send_room(&self, room: &RoomName, command: RoomCommand) -> Result<(), RegistryError> {
         let mut rooms = self.rooms();
         match rooms.get_mut(room) {
@@ -236,6 +241,138 @@ impl Registry for LocalRegistry {
             }
         }
         Ok(())
+    }
+
+    fn send_transfer(&self, id: Uuid, command: TransferCommand) -> Result<(), RegistryError> {
+        match self.transfers().get(&id) {
+            Some(addr) if addr.connected() => {
+                addr.do_send(command);
+                Ok(())
+            }
+            _ => Err(RegistryError::NotFound(format!("transfer {id}"))),
+        }
+    }
+
+    fn create_transfer(&self, id: Uuid, start: TransferStart) -> Result<(), RegistryError> {
+        let node = self.node()?;
+        // Hold the map while the actor starts: it announces itself at once, and answers to
+        // that announcement must find it here.
+        let mut transfers = self.transfers();
+        let addr = TransferActor::start_in_arbiter(&self.arbiter, move |_| {
+            TransferActor::new(id, node, start)
+        });
+        transfers.insert(id, addr);
+        Ok(())
+    }
+
+    fn user_online(&self, user: UserId) -> bool {
+        self.online().contains_key(&user)
+    }
+}
+
+impl Host for LocalRegistry {
+    fn session(&self, id: SessionId) -> Option<SessionRef> {
+        self.sessions().get(&id).map(|entry| entry.sink.clone())
+    }
+
+    fn register_session(&self, session: SessionRef, user: User) {
+        let user_id = user.id;
+        let entry = SessionEntry {
+            sink: session.clone(),
+            user,
+            since_ms: crate::now_ms(),
+            rooms: Vec::new(),
+        };
+        let previous = self.sessions_mut().insert(session.id, entry);
+        if previous.is_none() {
+            *self.online().entry(user_id).or_default() += 1;
+        }
+    }
+
+    fn unregister_session(&self, id: SessionId) {
+        let Some(entry) = self.sessions_mut().remove(&id) else {
+            return;
+        };
+        let mut online = self.online();
+        if let Some(count) = online.get_mut(&entry.user.id) {
+            *count -= 1;
+            if *count == 0 {
+                online.remove(&entry.user.id);
+            }
+        }
+    }
+
+    fn note_session_rooms(&self, id: SessionId, rooms: Vec<RoomName>) {
+        if let Some(entry) = self.sessions_mut().get_mut(&id) {
+            entry.rooms = rooms;
+        }
+    }
+
+    fn restore_transfer(&self, record: crate::store::TransferRecord) -> Result<(), RegistryError> {
+        let digest = crate::hash::Sha256State::from_bytes(&record.digest).map_err(|e| {
+            RegistryError::Unavailable(format!("transfer {}: stored digest state: {e}", record.id))
+        })?;
+        let node = self.node()?;
+        let unanswered = !record.receivers.iter().any(|r| r.active);
+        node.transfers.restore(record.sender.id, unanswered);
+        let id = record.id;
+        let mut transfers = self.transfers();
+        let addr = TransferActor::start_in_arbiter(&self.arbiter, move |_| {
+            TransferActor::restored(node, record, digest)
+        });
+        transfers.insert(id, addr);
+        Ok(())
+    }
+
+    fn transfer_ended(&self, id: Uuid) {
+        self.transfers().remove(&id);
+    }
+
+    fn report_room_crash(&self, crash: RoomCrash) {
+        if self.shutting_down.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut rooms = self.rooms();
+        if let Some(slot) = rooms.get_mut(&crash.room) {
+            match slot {
+                RoomSlot::Live { .. } => *slot = RoomSlot::Restarting(Vec::new()),
+                RoomSlot::Passivating { waiting, .. } => {
+                    *slot = RoomSlot::Restarting(std::mem::take(waiting))
+                }
+                RoomSlot::Restarting(_) => {}
+            }
+        }
+        drop(rooms);
+        match self.crashes.get() {
+            Some(supervisor) => supervisor.do_send(RoomCrashed(crash)),
+            None => log::error!("room {} crashed and no supervisor is attached", crash.room),
+        }
+    }
+
+    fn restart_room(&self, crash: RoomCrash) {
+        let Ok(node) = self.node() else { return };
+        let mut rooms = self.rooms();
+        let waiting = match rooms.remove(&crash.room) {
+            Some(RoomSlot::Restarting(waiting)) => waiting,
+            Some(live @ (RoomSlot::Live { .. } | RoomSlot::Passivating { .. })) => {
+                // Someone already started a successor; keep it.
+                rooms.insert(crash.room.clone(), live);
+                return;
+            }
+            None => Vec::new(),
+        };
+        let room = crash.room.clone();
+        let sessions = crash.members.len();
+        let addr = self.start_room(room.clone(), node, Some(crash));
+        for command in waiting {
+            addr.do_send(command);
+        }
+        let slot = RoomSlot::Live {
+            addr,
+            sessions,
+            last_used: Instant::now(),
+        };
+        rooms.insert(room, slot);
     }
 
     fn passivate_idle(&self, idle_for: Duration) {
@@ -308,30 +445,18 @@ impl Registry for LocalRegistry {
         false
     }
 
-    fn session(&self, id: SessionId) -> Option<SessionRef> {
-        self.sessions().get(&id).map(|entry| entry.sink.clone())
-    }
-
-    fn register_session(&self, session: SessionRef, user: User) {
-        let user_id = user.id;
-        let entry = SessionEntry {
-            sink: session.clone(),
-            user,
-            since_ms: crate::now_ms(),
-            rooms: Vec::new(),
-        };
-        let previous = self.sessions_mut().insert(session.id, entry);
-        if previous.is_none() {
-            *self.online().entry(user_id).or_default() += 1;
+    fn room_size_changed(&self, room: &RoomName, size: usize) {
+        if let Some(RoomSlot::Live { sessions, .. }) = self.rooms().get_mut(room) {
+            *sessions = size;
         }
     }
 
-    fn note_session_rooms(&self, id: SessionId, rooms: Vec<RoomName>) {
-        if let Some(entry) = self.sessions_mut().get_mut(&id) {
-            entry.rooms = rooms;
-        }
+    fn shut_down(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
     }
+}
 
+impl ClusterView for LocalRegistry {
     fn sessions(&self) -> Vec<SessionInfo> {
         let mut list: Vec<SessionInfo> = LocalRegistry::sessions(self)
             .iter()
@@ -344,88 +469,6 @@ impl Registry for LocalRegistry {
             .collect();
         list.sort_by_key(|s| s.since_ms);
         list
-    }
-
-    fn unregister_session(&self, id: SessionId) {
-        let Some(entry) = self.sessions_mut().remove(&id) else {
-            return;
-        };
-        let mut online = self.online();
-        if let Some(count) = online.get_mut(&entry.user.id) {
-            *count -= 1;
-            if *count == 0 {
-                online.remove(&entry.user.id);
-            }
-        }
-    }
-
-    fn user_online(&self, user: UserId) -> bool {
-        self.online().contains_key(&user)
-    }
-
-    fn create_transfer(&self, id: Uuid, start: TransferStart) -> Result<(), RegistryError> {
-        let node = self.node()?;
-        // Hold the map while the actor starts: it announces itself at once, and answers to
-        // that announcement must find it here.
-        let mut transfers = self.transfers();
-        let addr = TransferActor::start_in_arbiter(&self.arbiter, move |_| {
-            TransferActor::new(id, node, start)
-        });
-        transfers.insert(id, addr);
-        Ok(())
-    }
-
-    fn restore_transfer(&self, record: crate::store::TransferRecord) -> Result<(), RegistryError> {
-        let digest = crate::hash::Sha256State::from_bytes(&record.digest).map_err(|e| {
-            RegistryError::Unavailable(format!("transfer {}: stored digest state: {e}", record.id))
-        })?;
-        let node = self.node()?;
-        let unanswered = !record.receivers.iter().any(|r| r.active);
-        node.transfers.restore(record.sender.id, unanswered);
-        let id = record.id;
-        let mut transfers = self.transfers();
-        let addr = TransferActor::start_in_arbiter(&self.arbiter, move |_| {
-            TransferActor::restored(node, record, digest)
-        });
-        transfers.insert(id, addr);
-        Ok(())
-    }
-
-    fn send_transfer(&self, id: Uuid, command: TransferCommand) -> Result<(), RegistryError> {
-        match self.transfers().get(&id) {
-            Some(addr) if addr.connected() => {
-                addr.do_send(command);
-                Ok(())
-            }
-            _ => Err(RegistryError::NotFound(format!("transfer {id}"))),
-        }
-    }
-
-    fn transfer_ended(&self, id: Uuid) {
-        self.transfers().remove(&id);
-    }
-
-    fn transfers(
-        &self,
-    ) -> futures_util::future::BoxFuture<'static, Vec<crate::transfer::TransferInfo>> {
-        let addrs: Vec<Addr<TransferActor>> =
-            LocalRegistry::transfers(self).values().cloned().collect();
-        Box::pin(async move {
-            let answers = futures_util::future::join_all(
-                addrs
-                    .iter()
-                    .map(|addr| addr.send(crate::transfer::Snapshot)),
-            )
-            .await;
-            answers
-                .into_iter()
-                .filter_map(|answer| answer.ok().flatten())
-                .collect()
-        })
-    }
-
-    fn transfer_count(&self) -> usize {
-        self.transfers().len()
     }
 
     fn rooms(&self) -> Vec<RoomStatus> {
@@ -447,56 +490,24 @@ impl Registry for LocalRegistry {
         self.sessions().len()
     }
 
-    fn report_room_crash(&self, crash: RoomCrash) {
-        if self.shutting_down.load(Ordering::SeqCst) {
-            return;
-        }
-        let mut rooms = self.rooms();
-        if let Some(slot) = rooms.get_mut(&crash.room) {
-            match slot {
-                RoomSlot::Live { .. } => *slot = RoomSlot::Restarting(Vec::new()),
-                RoomSlot::Passivating { waiting, .. } => {
-                    *slot = RoomSlot::Restarting(std::mem::take(waiting))
-                }
-                RoomSlot::Restarting(_) => {}
-            }
-        }
-        drop(rooms);
-        match self.supervisor.get() {
-            Some(supervisor) => supervisor.do_send(RoomCrashed(crash)),
-            None => log::error!("room {} crashed and no supervisor is attached", crash.room),
-        }
+    fn transfer_count(&self) -> usize {
+        self.transfers().len()
     }
 
-    fn restart_room(&self, crash: RoomCrash) {
-        let Ok(node) = self.node() else { return };
-        let mut rooms = self.rooms();
-        let waiting = match rooms.remove(&crash.room) {
-            Some(RoomSlot::Restarting(waiting)) => waiting,
-            Some(live @ (RoomSlot::Live { .. } | RoomSlot::Passivating { .. })) => {
-                // Someone already started a successor; keep it.
-                rooms.insert(crash.room.clone(), live);
-                return;
-            }
-            None => Vec::new(),
-        };
-        let room = crash.room.clone();
-        let sessions = crash.members.len();
-        let addr = self.start_room(room.clone(), node, Some(crash));
-        for command in waiting {
-            addr.do_send(command);
-        }
-        let slot = RoomSlot::Live {
-            addr,
-            sessions,
-            last_used: Instant::now(),
-        };
-        rooms.insert(room, slot);
-    }
-
-    fn room_size_changed(&self, room: &RoomName, size: usize) {
-        if let Some(RoomSlot::Live { sessions, .. }) = self.rooms().get_mut(room) {
-            *sessions = size;
-        }
+    fn transfers(&self) -> futures_util::future::BoxFuture<'static, Vec<TransferInfo>> {
+        let addrs: Vec<Addr<TransferActor>> =
+            LocalRegistry::transfers(self).values().cloned().collect();
+        Box::pin(async move {
+            let answers = futures_util::future::join_all(
+                addrs
+                    .iter()
+                    .map(|addr| addr.send(crate::messages::Snapshot)),
+            )
+            .await;
+            answers
+                .into_iter()
+                .filter_map(|answer| answer.ok().flatten())
+                .collect()
+        })
     }
 }

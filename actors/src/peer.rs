@@ -1,45 +1,19 @@
 //! `PeerActor`: one user, however many sessions (devices) they have on this node. It is
 //! the address for "send this to user U" and tells rooms when a session of U has gone.
 
-use crate::protocol::{Outbound, RoomName, SessionId, UserId};
-use crate::registry::SessionRef;
-use crate::room::RoomCommand;
-use crate::transfer::TransferCommand;
+use crate::messages::{PeerCommand, RoomCommand, TransferCommand};
+use crate::protocol::{SessionId, UserId};
 use crate::NodeContext;
 use actix::prelude::*;
-use std::collections::HashMap;
 use std::collections::HashSet;
 use std::sync::Arc;
 use uuid::Uuid;
 
-/// Every command a peer takes.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub enum PeerCommand {
-    /// A session of this user said `hello` and got `welcome`.
-    Attach(SessionRef),
-    /// A session of this user ended; it was in `rooms`.
-    Detach {
-        session: SessionId,
-        rooms: Vec<RoomName>,
-    },
-    /// A frame for every session of the user, except `except` (the one that caused it).
-    Deliver {
-        out: Outbound,
-        except: Option<SessionId>,
-    },
-    /// A transfer this user is part of: it hears of the user's sessions coming and going.
-    Track(Uuid),
-    Untrack(Uuid),
-    /// From the registry: nobody has used this peer for a while; stop if the user has no
-    /// session and no transfer (see `Registry::finish_peer_passivation`).
-    Passivate,
-}
-
 pub struct PeerActor {
     user: UserId,
     node: Arc<NodeContext>,
-    sessions: HashMap<SessionId, SessionRef>,
+    /// This user's sessions on this node.
+    sessions: HashSet<SessionId>,
     /// Transfers this user sends or may receive.
     transfers: HashSet<Uuid>,
 }
@@ -49,7 +23,7 @@ impl PeerActor {
         PeerActor {
             user,
             node,
-            sessions: HashMap::new(),
+            sessions: HashSet::new(),
             transfers: HashSet::new(),
         }
     }
@@ -66,7 +40,7 @@ impl Handler<PeerCommand> for PeerActor {
         match command {
             PeerCommand::Passivate => {
                 let idle = self.sessions.is_empty() && self.transfers.is_empty();
-                if self.node.registry.finish_peer_passivation(self.user, idle) {
+                if self.node.host.finish_peer_passivation(self.user, idle) {
                     ctx.stop();
                 }
             }
@@ -74,11 +48,11 @@ impl Handler<PeerCommand> for PeerActor {
                 for transfer in &self.transfers {
                     let back = TransferCommand::UserBack {
                         user: self.user,
-                        session: session.id,
+                        session,
                     };
-                    let _ = self.node.registry.send_transfer(*transfer, back);
+                    let _ = self.node.router.send_transfer(*transfer, back);
                 }
-                self.sessions.insert(session.id, session);
+                self.sessions.insert(session);
             }
             PeerCommand::Track(transfer) => {
                 self.transfers.insert(transfer);
@@ -95,10 +69,10 @@ impl Handler<PeerCommand> for PeerActor {
                         user: self.user,
                         user_offline,
                     };
-                    let _ = self.node.registry.send_transfer(*transfer, gone);
+                    let _ = self.node.router.send_transfer(*transfer, gone);
                 }
                 for room in rooms {
-                    if let Err(e) = self.node.registry.send_room(
+                    if let Err(e) = self.node.router.send_room(
                         &room,
                         RoomCommand::SessionGone {
                             session,
@@ -113,9 +87,9 @@ impl Handler<PeerCommand> for PeerActor {
                 }
             }
             PeerCommand::Deliver { out, except } => {
-                for (id, session) in &self.sessions {
+                for id in &self.sessions {
                     if Some(*id) != except {
-                        session.deliver(out.clone());
+                        self.node.router.send_session(*id, out.clone());
                     }
                 }
             }

@@ -1,14 +1,21 @@
-//! The registry: the one way to reach a user, a room or a session.
+//! The registry: the one way to reach a user, a room, a transfer or a session, split by
+//! who asks.
 //!
-//! Code that sends never holds another user's or room's actor address; it names the
-//! target by id and the registry delivers. On a single node [`crate::local_registry`]
-//! keeps in-process maps; in a cluster the same trait is implemented over Redis, and a
-//! target may live on another node.
+//! - [`Router`]: what actors call to send. Code that sends never holds another actor's
+//!   address; it names the target by id and the router delivers, on this node or another.
+//! - [`Host`]: what hosts actors on this node: sessions coming and going, rooms and peers
+//!   passivated or restarted after a crash, transfers started from the store.
+//! - [`ClusterView`]: what the HTTP side (admin console, `/api`) asks about the node.
+//!
+//! On a single node [`crate::local_registry::LocalRegistry`] implements all three with
+//! in-process maps; the cluster implements them over Redis and the node-to-node links.
 
-use crate::peer::PeerCommand;
+use crate::messages::{
+    PeerCommand, RoomCommand, RoomCrash, TransferCommand, TransferInfo, TransferStart,
+};
 use crate::protocol::{Outbound, RoomName, SessionId, User, UserId};
-use crate::room::{RoomCommand, RoomMember};
-use crate::transfer::{TransferCommand, TransferStart};
+use crate::store::TransferRecord;
+use futures_util::future::BoxFuture;
 use std::fmt;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -71,53 +78,35 @@ pub struct SessionInfo {
     pub rooms: Vec<RoomName>,
 }
 
-/// A room that died, as reported to the supervisor.
-#[derive(Debug, Clone)]
-pub struct RoomCrash {
-    pub room: RoomName,
-    pub members: Vec<RoomMember>,
-    /// Highest `seq` that had been fanned out before the crash.
-    pub delivered_seq: u64,
-}
-
-pub trait Registry: Send + Sync + 'static {
+/// What actors call to reach each other.
+pub trait Router: Send + Sync + 'static {
     /// Sends to a room, activating it on first use.
     fn send_room(&self, room: &RoomName, command: RoomCommand) -> Result<(), RegistryError>;
     /// Sends to a user's peer actor, activating it on first use.
     fn send_user(&self, user: UserId, command: PeerCommand) -> Result<(), RegistryError>;
-    /// A handle on a session, if it is connected.
-    fn session(&self, id: SessionId) -> Option<SessionRef>;
-    /// Sends a frame to a session, if it is connected.
-    fn send_session(&self, id: SessionId, out: Outbound) -> bool {
-        self.session(id).is_some_and(|s| s.deliver(out))
-    }
-    /// A welcomed session of `user`.
-    fn register_session(&self, session: SessionRef, user: User);
-    /// The rooms a session is in now (for the admin console).
-    fn note_session_rooms(&self, id: SessionId, rooms: Vec<RoomName>);
-    /// Every welcomed session on this node.
-    fn sessions(&self) -> Vec<SessionInfo>;
-    fn unregister_session(&self, id: SessionId);
-    /// The rooms active on this node.
-    fn rooms(&self) -> Vec<RoomStatus>;
-    /// Sessions connected to this node.
-    fn session_count(&self) -> usize;
-    /// Whether `user` has a welcomed session.
-    fn user_online(&self, user: UserId) -> bool;
-    /// Starts the actor of a new transfer.
-    fn create_transfer(&self, id: Uuid, start: TransferStart) -> Result<(), RegistryError>;
-    /// Starts the actor of a transfer read back from the store after a restart.
-    fn restore_transfer(&self, record: crate::store::TransferRecord) -> Result<(), RegistryError>;
     /// Sends to a transfer; `NotFound` when it does not exist (any more).
     fn send_transfer(&self, id: Uuid, command: TransferCommand) -> Result<(), RegistryError>;
+    /// Sends a frame to a session, if it is connected.
+    fn send_session(&self, id: SessionId, out: Outbound) -> bool;
+    /// Starts the actor of a new transfer.
+    fn create_transfer(&self, id: Uuid, start: TransferStart) -> Result<(), RegistryError>;
+    /// Whether `user` has a welcomed session.
+    fn user_online(&self, user: UserId) -> bool;
+}
+
+/// What hosts actors on this node.
+pub trait Host: Send + Sync + 'static {
+    /// A handle on a session connected to this node.
+    fn session(&self, id: SessionId) -> Option<SessionRef>;
+    /// A welcomed session of `user`.
+    fn register_session(&self, session: SessionRef, user: User);
+    fn unregister_session(&self, id: SessionId);
+    /// The rooms a session is in now (for the admin console).
+    fn note_session_rooms(&self, id: SessionId, rooms: Vec<RoomName>);
+    /// Starts the actor of a transfer read back from the store after a restart.
+    fn restore_transfer(&self, record: TransferRecord) -> Result<(), RegistryError>;
     /// Called by a transfer's actor when it stops.
     fn transfer_ended(&self, id: Uuid);
-    /// Transfers in progress on this node.
-    fn transfer_count(&self) -> usize;
-    /// How every transfer on this node stands.
-    fn transfers(
-        &self,
-    ) -> futures_util::future::BoxFuture<'static, Vec<crate::transfer::TransferInfo>>;
     /// Called from a dying room's `Drop`: hands the room's state to the supervisor.
     fn report_room_crash(&self, crash: RoomCrash);
     /// Replaces a dead room with a fresh instance that starts with `crash.members`.
@@ -131,6 +120,22 @@ pub trait Registry: Send + Sync + 'static {
     fn finish_room_passivation(&self, room: &RoomName, idle: bool, sessions: usize) -> bool;
     /// A peer's answer to `Passivate`, as for rooms.
     fn finish_peer_passivation(&self, user: UserId, idle: bool) -> bool;
-    /// Tells a room's counters how many sessions it has (for [`Registry::rooms`]).
+    /// Tells a room's counters how many sessions it has (for [`ClusterView::rooms`]).
     fn room_size_changed(&self, room: &RoomName, sessions: usize);
+    /// The node is stopping: dying actors are not restarted any more.
+    fn shut_down(&self);
+}
+
+/// What the HTTP side asks about the node.
+pub trait ClusterView: Send + Sync + 'static {
+    /// Every welcomed session on this node.
+    fn sessions(&self) -> Vec<SessionInfo>;
+    /// The rooms active on this node.
+    fn rooms(&self) -> Vec<RoomStatus>;
+    /// Sessions connected to this node.
+    fn session_count(&self) -> usize;
+    /// Transfers in progress on this node.
+    fn transfer_count(&self) -> usize;
+    /// How every transfer on this node stands.
+    fn transfers(&self) -> BoxFuture<'static, Vec<TransferInfo>>;
 }

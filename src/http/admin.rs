@@ -4,9 +4,9 @@
 use super::{ApiError, AppState};
 use crate::token;
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
+use peerlink_actors::messages::TransferCommand;
 use peerlink_actors::metrics::METRICS;
 use peerlink_actors::protocol::{format_time, ErrorCode, Outbound, SessionId};
-use peerlink_actors::transfer::TransferCommand;
 use std::sync::atomic::Ordering;
 
 /// Close code a kicked session gets (application range: "kicked by an administrator").
@@ -45,10 +45,10 @@ pub async fn admin_stats(
         "node": state.node.node_id,
         "uptime_secs": state.started.elapsed().as_secs(),
         "connections": METRICS.connections.get(),
-        "sessions": state.node.registry.session_count(),
-        "rooms": state.node.registry.rooms().len(),
+        "sessions": state.node.view.session_count(),
+        "rooms": state.node.view.rooms().len(),
         "messages_stored": METRICS.messages_stored.get(),
-        "transfers_active": state.node.registry.transfer_count(),
+        "transfers_active": state.node.view.transfer_count(),
         "transfer_bytes": METRICS.transfer_bytes.get(),
         "room_restarts": METRICS.room_restarts.get(),
     })))
@@ -73,8 +73,8 @@ pub async fn nodes(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
         "role": "single",
         "uptime_secs": state.started.elapsed().as_secs(),
         "connections": METRICS.connections.get(),
-        "sessions": state.node.registry.session_count(),
-        "transfers": state.node.registry.transfer_count(),
+        "sessions": state.node.view.session_count(),
+        "transfers": state.node.view.transfer_count(),
         "load": load_average(),
         "draining": state.draining.load(Ordering::SeqCst),
     }]})))
@@ -88,7 +88,7 @@ pub async fn sessions(
     require_admin(&req, &state)?;
     let sessions: Vec<serde_json::Value> = state
         .node
-        .registry
+        .view
         .sessions()
         .into_iter()
         .map(|s| serde_json::json!({ "id": s.id, "user": s.user, "node": state.node.node_id, "since": format_time(s.since_ms), "rooms": s.rooms }))
@@ -111,7 +111,7 @@ pub async fn kick(
         code: CLOSE_KICKED,
         reason: "disconnected by an administrator".into(),
     };
-    if state.node.registry.send_session(id, close) {
+    if state.node.router.send_session(id, close) {
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(not_found())
@@ -131,7 +131,7 @@ pub async fn transfers(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state)?;
-    let transfers = state.node.registry.transfers().await;
+    let transfers = state.node.view.transfers().await;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "transfers": transfers })))
 }
 
@@ -146,7 +146,7 @@ pub async fn cancel_transfer(
     let id = uuid::Uuid::parse_str(&id).map_err(|_| not_found())?;
     state
         .node
-        .registry
+        .router
         .send_transfer(id, TransferCommand::AdminCancel)
         .map_err(|_| not_found())?;
     Ok(HttpResponse::NoContent().finish())
@@ -178,13 +178,13 @@ pub async fn drain(
 /// 1012); returns how many were asked. Used by an administrator's drain and by SIGTERM.
 pub fn drain_sessions(state: &AppState) -> usize {
     state.draining.store(true, Ordering::SeqCst);
-    let sessions = state.node.registry.sessions();
+    let sessions = state.node.view.sessions();
     for session in &sessions {
         let close = Outbound::Close {
             code: CLOSE_DRAINING,
             reason: "the node is draining; reconnect to another node".into(),
         };
-        state.node.registry.send_session(session.id, close);
+        state.node.router.send_session(session.id, close);
     }
     log::warn!(
         "draining: {} sessions asked to reconnect elsewhere",

@@ -44,7 +44,7 @@ pub async fn list_rooms(state: web::Data<AppState>) -> Result<HttpResponse, ApiE
 pub async fn rooms_with_sessions(state: &AppState) -> Result<Vec<serde_json::Value>, ApiError> {
     let mut live: HashMap<String, usize> = state
         .node
-        .registry
+        .view
         .rooms()
         .into_iter()
         .map(|r| (r.room.to_string(), r.sessions))
@@ -77,7 +77,7 @@ pub async fn cluster_nodes(req: HttpRequest, state: web::Data<AppState>) -> Http
     let node = serde_json::json!({
         "id": state.node.node_id,
         "url": format!("{scheme}://{host}"),
-        "connections": state.node.registry.session_count(),
+        "connections": state.node.view.session_count(),
     });
     HttpResponse::Ok().json(serde_json::json!({ "nodes": [node] }))
 }

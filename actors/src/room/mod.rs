@@ -9,13 +9,14 @@
 //!   serialised, to answer `join` with `since` and most `history` requests without the store.
 //! - It never blocks: every store call is a future spawned into the actor's context.
 
+use crate::messages::{RoomCommand, RoomCrash, RoomMember, TransferCommand};
 use crate::metrics::METRICS;
 use crate::protocol::{
     format_time, history_outbound, newest_within, ErrorCode, FileAttachment, MessageFrame,
     Outbound, PresenceStatus, ProtocolError, RequestId, RoomName, ServerFrame, SessionId, User,
     UserId,
 };
-use crate::registry::{RoomCrash, SessionRef};
+use crate::registry::SessionRef;
 use crate::store::{RoomSnapshot, StoreError, StoredMessage};
 use crate::{now_ms, NodeContext};
 use actix::prelude::*;
@@ -35,59 +36,6 @@ const RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 /// gapless, and the sender gets its acknowledgement late rather than an error.
 const COMMIT_RETRIES: u32 = 6;
 const FIRST_COMMIT_RETRY: Duration = Duration::from_millis(100);
-
-/// A session in a room, and the user it belongs to.
-#[derive(Debug, Clone)]
-pub struct RoomMember {
-    pub session: SessionId,
-    pub user: User,
-}
-
-/// Every command a room takes. Replies go to the session named in the command.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub enum RoomCommand {
-    Join {
-        member: RoomMember,
-        since: Option<u64>,
-        re: Option<RequestId>,
-    },
-    Leave {
-        session: SessionId,
-        re: Option<RequestId>,
-    },
-    Say {
-        member: RoomMember,
-        text: Arc<str>,
-        file: Option<FileAttachment>,
-        re: Option<RequestId>,
-    },
-    History {
-        session: SessionId,
-        before: Option<u64>,
-        limit: usize,
-        re: Option<RequestId>,
-    },
-    /// The session ended; `user_offline` when it was the user's last session on the node.
-    SessionGone {
-        session: SessionId,
-        user_offline: bool,
-    },
-    /// A file offered to the room: the offer goes to every member session of other users,
-    /// and the transfer learns who they are.
-    Offer {
-        transfer: uuid::Uuid,
-        from: UserId,
-        out: Outbound,
-    },
-    /// Test-only fault injection: the room panics.
-    Panic,
-    /// Test-only fault injection: the next `n` commits fail as if the store were down.
-    FailCommits(u32),
-    /// From the registry: nobody has used the room for a while; stop if idle (see
-    /// `Registry::finish_room_passivation`). Always the last command before an answer.
-    Passivate,
-}
 
 struct Member {
     user: User,
@@ -183,7 +131,7 @@ impl RoomActor {
     /// never fanned out.
     fn adopt(&mut self, crash: RoomCrash, snapshot: &RoomSnapshot) {
         for member in crash.members {
-            if let Some(sink) = self.node.registry.session(member.session) {
+            if let Some(sink) = self.node.host.session(member.session) {
                 *self.sessions_per_user.entry(member.user.id).or_default() += 1;
                 self.members.insert(
                     member.session,
@@ -220,7 +168,7 @@ impl RoomActor {
 
     fn size_changed(&self) {
         self.node
-            .registry
+            .host
             .room_size_changed(&self.name, self.members.len());
     }
 
@@ -238,7 +186,7 @@ impl RoomActor {
                 member.sink.deliver(out);
             }
             None => {
-                self.node.registry.send_session(session, out);
+                self.node.router.send_session(session, out);
             }
         }
     }
@@ -265,7 +213,7 @@ impl RoomActor {
         re: Option<RequestId>,
         ctx: &mut Context<Self>,
     ) {
-        let Some(sink) = self.node.registry.session(member.session) else {
+        let Some(sink) = self.node.host.session(member.session) else {
             return; // the session ended before its join arrived
         };
         if !self.recorded {
@@ -456,7 +404,7 @@ impl RoomActor {
             // error: a `say` sent back at once would otherwise reach this stopping instance
             // and never be answered.
             self.crash_reported = true;
-            self.node.registry.report_room_crash(self.crash_report());
+            self.node.host.report_room_crash(self.crash_report());
             self.reply_error(pending.sender, pending.re.as_deref(), error);
             ctx.stop();
             return;
@@ -565,8 +513,8 @@ impl RoomActor {
                 recipients.push(member.user.clone());
             }
         }
-        let command = crate::transfer::TransferCommand::Recipients(recipients);
-        if let Err(e) = self.node.registry.send_transfer(transfer, command) {
+        let command = TransferCommand::Recipients(recipients);
+        if let Err(e) = self.node.router.send_transfer(transfer, command) {
             return log::debug!("room {}: offer {transfer} is gone: {e}", self.name);
         }
         for member in others {
@@ -626,8 +574,8 @@ impl Handler<RoomCommand> for RoomActor {
             // Idle: no member, and every assigned `seq` committed and released, so that a
             // fresh instance loading from the store continues exactly where this one ends.
             let idle = self.members.is_empty() && self.sequence.settled();
-            let registry = &self.node.registry;
-            if registry.finish_room_passivation(&self.name, idle, self.members.len()) {
+            let host = &self.node.host;
+            if host.finish_room_passivation(&self.name, idle, self.members.len()) {
                 self.passivated = true;
                 ctx.stop();
             }
@@ -647,7 +595,7 @@ impl Handler<RoomCommand> for RoomActor {
             RoomCommand::Join { member, since, re } => self.join(member, since, re, ctx),
             RoomCommand::Leave { session, re } => {
                 if self.remove(session, PresenceStatus::Left) {
-                    self.node.registry.send_session(
+                    self.node.router.send_session(
                         session,
                         ServerFrame::Left {
                             room: &self.name,
@@ -724,7 +672,7 @@ impl Drop for RoomActor {
     /// instance takes over.
     fn drop(&mut self) {
         if !self.passivated && !self.crash_reported {
-            self.node.registry.report_room_crash(self.crash_report());
+            self.node.host.report_room_crash(self.crash_report());
         }
     }
 }

@@ -8,8 +8,10 @@
 //! holding the node's memory hostage.
 
 use crate::limits::{AddressSlot, TokenBucket};
+use crate::messages::PeerCommand;
+use crate::messages::TransferCommand;
+use crate::messages::{RoomCommand, RoomMember};
 use crate::metrics::METRICS;
-use crate::peer::PeerCommand;
 use crate::protocol::client::FrameError;
 use crate::protocol::values::{validate_text, validate_user_name};
 use crate::protocol::{
@@ -18,9 +20,7 @@ use crate::protocol::{
     WelcomeLimits,
 };
 use crate::registry::{SessionRef, SessionSink};
-use crate::room::{RoomCommand, RoomMember};
 use crate::store::{DirectMessage, NewIdentity, StoreError};
-use crate::transfer::TransferCommand;
 use crate::{now_ms, NodeContext};
 use actix::prelude::*;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError as WsError};
@@ -441,12 +441,12 @@ impl SessionActor {
             re: re.as_deref(),
         });
         self.node
-            .registry
+            .host
             .register_session(self.sink.clone(), identity.user.clone());
         if let Err(e) = self
             .node
-            .registry
-            .send_user(identity.user.id, PeerCommand::Attach(self.sink.clone()))
+            .router
+            .send_user(identity.user.id, PeerCommand::Attach(self.id))
         {
             log::warn!("session {}: peer unavailable: {e}", self.id);
         }
@@ -688,11 +688,11 @@ impl SessionActor {
     fn note_rooms(&self) {
         let mut rooms: Vec<RoomName> = self.rooms.iter().cloned().collect();
         rooms.sort();
-        self.node.registry.note_session_rooms(self.id, rooms);
+        self.node.host.note_session_rooms(self.id, rooms);
     }
 
     fn to_room(&self, room: &RoomName, command: RoomCommand) -> Result<(), ProtocolError> {
-        self.node.registry.send_room(room, command).map_err(|e| {
+        self.node.router.send_room(room, command).map_err(|e| {
             ProtocolError::new(
                 ErrorCode::Unavailable,
                 format!("room {room} is unavailable: {e}"),
@@ -768,8 +768,8 @@ impl SessionActor {
                 re: None,
             };
             let plain = frame.to_outbound();
-            let registry = &session.node.registry;
-            let _ = registry.send_user(
+            let router = &session.node.router;
+            let _ = router.send_user(
                 message.from.id,
                 PeerCommand::Deliver {
                     out: plain.clone(),
@@ -777,7 +777,7 @@ impl SessionActor {
                 },
             );
             if to != message.from.id {
-                let _ = registry.send_user(
+                let _ = router.send_user(
                     to,
                     PeerCommand::Deliver {
                         out: plain,
@@ -824,10 +824,10 @@ impl SessionActor {
     /// Tells the rest of the node this session is gone. Runs from `Drop`, so it also runs
     /// when the actor dies in a panic.
     fn announce_end(&mut self) {
-        self.node.registry.unregister_session(self.id);
+        self.node.host.unregister_session(self.id);
         if let Phase::Ready { user, token } = &self.phase {
             let rooms: Vec<RoomName> = self.rooms.drain().collect();
-            if let Err(e) = self.node.registry.send_user(
+            if let Err(e) = self.node.router.send_user(
                 user.id,
                 PeerCommand::Detach {
                     session: self.id,

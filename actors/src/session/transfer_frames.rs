@@ -3,12 +3,12 @@
 //! user is) and leaves the rest to the `TransferActor`, which it reaches through the registry.
 
 use super::SessionActor;
+use crate::messages::{TransferCommand, TransferStart};
 use crate::protocol::values::{truncate_for_message, validate_file_name, validate_mime};
 use crate::protocol::{
     DataFrame, ErrorCode, OfferFrame, ProtocolError, RequestId, RoomName, ServerFrame, User, UserId,
 };
 use crate::registry::RegistryError;
-use crate::transfer::{TransferCommand, TransferStart};
 use bytes::Bytes;
 use std::time::Instant;
 use uuid::Uuid;
@@ -51,7 +51,7 @@ impl SessionActor {
                         "you cannot offer a file to yourself",
                     ));
                 }
-                if !self.node.registry.user_online(to) {
+                if !self.node.router.user_online(to) {
                     return Err(ProtocolError::new(
                         ErrorCode::Unavailable,
                         format!("user {to} is offline; offer the file when they are online"),
@@ -92,7 +92,7 @@ impl SessionActor {
             recipient,
             re,
         };
-        self.node.registry.create_transfer(id, start).map_err(|e| {
+        self.node.router.create_transfer(id, start).map_err(|e| {
             self.node.transfers.close(from.id, true);
             ProtocolError::new(
                 ErrorCode::Unavailable,
@@ -109,7 +109,7 @@ impl SessionActor {
     ) -> Result<(), ProtocolError> {
         let id = parse_transfer_id(transfer)?;
         self.node
-            .registry
+            .router
             .send_transfer(id, command(id))
             .map_err(|e| transfer_unavailable(id, e))
     }
@@ -135,7 +135,7 @@ impl SessionActor {
             user,
             frame,
         };
-        if let Err(e) = self.node.registry.send_transfer(id, command) {
+        if let Err(e) = self.node.router.send_transfer(id, command) {
             let error = transfer_unavailable(id, e);
             crate::metrics::METRICS.error(error.code);
             self.sink

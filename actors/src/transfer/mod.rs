@@ -15,8 +15,8 @@ pub mod book;
 pub mod flow;
 
 use crate::hash::{hex, Sha256State};
+use crate::messages::{PeerCommand, Snapshot, TransferCommand, TransferInfo, TransferStart};
 use crate::metrics::METRICS;
-use crate::peer::PeerCommand;
 use crate::protocol::{
     DataFrame, ErrorCode, OfferFrame, Outbound, ProtocolError, RequestId, ServerFrame, SessionId,
     User, UserId,
@@ -34,88 +34,6 @@ use uuid::Uuid;
 /// How often a transfer looks at its progress (a quarter of the stall time, within these).
 const STALL_CHECK_MIN: Duration = Duration::from_millis(250);
 const STALL_CHECK_MAX: Duration = Duration::from_secs(5);
-
-/// What a transfer starts from.
-#[derive(Debug, Clone)]
-pub struct TransferStart {
-    pub offer: OfferFrame,
-    pub sender_session: SessionId,
-    /// For an offer to one user: that user. For a room offer: `None` (the room names them).
-    pub recipient: Option<UserId>,
-    pub re: Option<RequestId>,
-}
-
-/// Every command a transfer takes.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub enum TransferCommand {
-    /// The users a room offer went to.
-    Recipients(Vec<User>),
-    Accept {
-        user: User,
-        session: SessionId,
-        offset: u64,
-        re: Option<RequestId>,
-    },
-    Decline {
-        user: User,
-        session: SessionId,
-        re: Option<RequestId>,
-    },
-    Data {
-        session: SessionId,
-        user: UserId,
-        frame: DataFrame,
-    },
-    Ack {
-        session: SessionId,
-        offset: u64,
-        re: Option<RequestId>,
-    },
-    End {
-        session: SessionId,
-        re: Option<RequestId>,
-    },
-    Cancel {
-        user: UserId,
-        session: SessionId,
-        re: Option<RequestId>,
-    },
-    /// A session of `user` ended; `user_offline` when it was their last on the node.
-    SessionGone {
-        session: SessionId,
-        user: UserId,
-        user_offline: bool,
-    },
-    /// A new session of `user` said hello.
-    UserBack { user: UserId, session: SessionId },
-    /// An administrator stops the transfer.
-    AdminCancel,
-}
-
-/// A transfer as the admin console sees it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct TransferInfo {
-    pub id: Uuid,
-    pub from: User,
-    /// Recipients still taking part (or invited).
-    pub to: Vec<User>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub room: Option<crate::protocol::RoomName>,
-    pub name: String,
-    pub size: u64,
-    /// Bytes every active receiver has acknowledged.
-    pub acked: u64,
-    /// Bytes the sender has sent.
-    pub sent: u64,
-    /// `offered`, `streaming` or `paused`.
-    pub state: &'static str,
-}
-
-/// Asks a transfer how it stands.
-#[derive(Debug, Message)]
-#[rtype(result = "Option<TransferInfo>")]
-pub struct Snapshot;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -286,16 +204,14 @@ impl TransferActor {
 
     fn to_session(&self, session: Option<SessionId>, frame: ServerFrame<'_>) {
         if let Some(session) = session {
-            self.node
-                .registry
-                .send_session(session, frame.to_outbound());
+            self.node.router.send_session(session, frame.to_outbound());
         }
     }
 
     fn to_user(&self, user: UserId, out: Outbound) {
         let _ = self
             .node
-            .registry
+            .router
             .send_user(user, PeerCommand::Deliver { out, except: None });
     }
 
@@ -316,7 +232,7 @@ impl TransferActor {
 
     fn refuse(&self, session: SessionId, offset: Option<u64>, error: ProtocolError) {
         METRICS.error(error.code);
-        self.node.registry.send_session(
+        self.node.router.send_session(
             session,
             ServerFrame::transfer_error(self.answering.as_deref(), self.id, offset, &error)
                 .to_outbound(),
@@ -337,9 +253,9 @@ impl TransferActor {
         let Some(start) = self.start.take() else {
             return;
         };
-        let (registry, id) = (self.node.registry.clone(), self.id);
+        let (router, id) = (self.node.router.clone(), self.id);
         let track = move |user: UserId| {
-            let _ = registry.send_user(user, PeerCommand::Track(id));
+            let _ = router.send_user(user, PeerCommand::Track(id));
         };
         track(self.sender().id);
         // `offered` is a promise that the offer survives a restart: it follows the write.
@@ -377,17 +293,17 @@ impl TransferActor {
             (Some(user), _) => {
                 let _ = self
                     .node
-                    .registry
+                    .router
                     .send_user(user, PeerCommand::Track(self.id));
                 self.to_user(user, offer);
             }
             (None, Some(room)) => {
-                let command = crate::room::RoomCommand::Offer {
+                let command = crate::messages::RoomCommand::Offer {
                     transfer: self.id,
                     from: self.sender().id,
                     out: offer,
                 };
-                if self.node.registry.send_room(room, command).is_err() {
+                if self.node.router.send_room(room, command).is_err() {
                     self.cancel_all("the room is unavailable", ctx);
                 }
             }
@@ -572,7 +488,7 @@ impl TransferActor {
         let out = Outbound::Binary(frame.frame);
         for receiver in self.active_receivers() {
             if let Some(session) = receiver.session {
-                self.node.registry.send_session(session, out.clone());
+                self.node.router.send_session(session, out.clone());
                 METRICS.transfer_bytes.inc_by(len);
             }
         }
@@ -834,11 +750,11 @@ impl TransferActor {
         };
         let out = frame.to_outbound();
         if let Some(session) = self.sender_session {
-            self.node.registry.send_session(session, out.clone());
+            self.node.router.send_session(session, out.clone());
         }
         for receiver in self.active_receivers() {
             if let Some(session) = receiver.session {
-                self.node.registry.send_session(session, out.clone());
+                self.node.router.send_session(session, out.clone());
             }
         }
     }
@@ -913,11 +829,11 @@ impl TransferActor {
         }
         .to_outbound();
         if let Some(session) = self.sender_session {
-            self.node.registry.send_session(session, out.clone());
+            self.node.router.send_session(session, out.clone());
         }
         for receiver in self.active_receivers() {
             if let Some(session) = receiver.session {
-                self.node.registry.send_session(session, out.clone());
+                self.node.router.send_session(session, out.clone());
             }
         }
     }
@@ -1019,7 +935,7 @@ impl Actor for TransferActor {
             for user in users.collect::<Vec<_>>() {
                 let _ = self
                     .node
-                    .registry
+                    .router
                     .send_user(user, PeerCommand::Track(self.id));
             }
             if self.phase == Phase::Offered {
@@ -1039,14 +955,14 @@ impl Actor for TransferActor {
         let untrack = |user: UserId| {
             let _ = self
                 .node
-                .registry
+                .router
                 .send_user(user, PeerCommand::Untrack(self.id));
         };
         untrack(self.sender().id);
         for receiver in &self.receivers {
             untrack(receiver.user.id);
         }
-        self.node.registry.transfer_ended(self.id);
+        self.node.host.transfer_ended(self.id);
     }
 }
 
@@ -1113,7 +1029,7 @@ impl TransferActor {
                 for user in users.into_iter().filter(|u| u.id != self.offer.from.id) {
                     let _ = self
                         .node
-                        .registry
+                        .router
                         .send_user(user.id, PeerCommand::Track(self.id));
                     self.receivers.push(Receiver {
                         user,
