@@ -55,6 +55,11 @@ use std::sync::Arc;
 pub struct NodeContext {
     /// This node's id, sent to clients in `welcome`.
     pub node_id: String,
+    /// In a cluster: this start of the node (see [`store::Store::claim_ownership`]). Rooms,
+    /// conversations and transfers it hosts then take a fence epoch from the database
+    /// before they load, and every commit is checked against it. `None` on a single node,
+    /// which owns everything and fences nothing.
+    pub incarnation: Option<u64>,
     /// Where every user, room, transfer and session is addressed.
     pub router: Arc<dyn registry::Router>,
     /// Hosts this node's actors: sessions, passivation, restarts.

@@ -349,6 +349,12 @@ impl Host for LocalRegistry {
         }
     }
 
+    fn room_moved(&self, moved: RoomCrash) {
+        // A single node owns every room and fences nothing, so this is not expected; if it
+        // happens, a fresh instance (which loads what the store holds) is the safe answer.
+        Host::report_room_crash(self, moved)
+    }
+
     fn restart_room(&self, crash: RoomCrash) {
         let Ok(node) = self.node() else { return };
         let mut rooms = self.rooms();

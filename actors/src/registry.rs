@@ -109,6 +109,9 @@ pub trait Host: Send + Sync + 'static {
     fn transfer_ended(&self, id: Uuid);
     /// Called from a dying room's `Drop`: hands the room's state to the supervisor.
     fn report_room_crash(&self, crash: RoomCrash);
+    /// Called by a room whose commit was fenced: another node owns it now. Its members are
+    /// handed to that owner (on a single node, where this cannot happen, it restarts).
+    fn room_moved(&self, moved: RoomCrash);
     /// Replaces a dead room with a fresh instance that starts with `crash.members`.
     fn restart_room(&self, crash: RoomCrash);
     /// Asks rooms and peers that nothing has used for `idle_for` to stop (see

@@ -19,6 +19,8 @@ pub struct Runtime {
 /// How to build a node's runtime.
 pub struct RuntimeConfig {
     pub node_id: String,
+    /// Set in a cluster (see [`NodeContext::incarnation`]).
+    pub incarnation: Option<u64>,
     pub store: Arc<dyn Store>,
     pub limits: Limits,
     pub faults: bool,
@@ -39,6 +41,7 @@ pub fn launch(config: RuntimeConfig) -> Result<Runtime, String> {
     });
     let node = Arc::new(NodeContext {
         node_id: config.node_id,
+        incarnation: config.incarnation,
         router: registry.clone(),
         host: registry.clone(),
         view: registry.clone(),

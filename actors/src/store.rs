@@ -28,6 +28,45 @@ pub enum StoreError {
     /// The database could not be reached or failed; the caller may retry later.
     #[error("storage is unavailable: {0}")]
     Unavailable(String),
+    /// The write carried an ownership epoch that is no longer current: another node has
+    /// taken the thing over. Never retried: the writer stops serving it.
+    #[error("{0} is owned by another node now")]
+    Fenced(String),
+}
+
+/// What a node can own in a cluster: one active actor each, fenced by the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OwnedKind {
+    Room,
+    Conversation,
+    Transfer,
+}
+
+impl OwnedKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OwnedKind::Room => "room",
+            OwnedKind::Conversation => "conversation",
+            OwnedKind::Transfer => "transfer",
+        }
+    }
+}
+
+/// The proof of ownership a write carries: the epoch the database gave the owner when it
+/// took the thing over. The write commits only while that epoch is still the current one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Fence {
+    pub kind: OwnedKind,
+    pub key: String,
+    pub epoch: u64,
+}
+
+impl Fence {
+    /// The error a refused write gets.
+    pub fn refused(&self) -> StoreError {
+        StoreError::Fenced(format!("{} {}", self.kind.as_str(), self.key))
+    }
 }
 
 /// A new identity: its user and the token, in plain text, which is shown exactly once.
@@ -112,14 +151,32 @@ pub trait Store: Send + Sync + 'static {
     fn create_room(&self, room: RoomName) -> StoreFuture<()>;
     /// The room's last `seq` and up to `keep` recent messages (nothing for a new room).
     fn load_room(&self, room: RoomName, keep: usize) -> StoreFuture<RoomSnapshot>;
-    /// Stores a room message; completes once its transaction has committed.
-    fn append_message(&self, message: StoredMessage) -> StoreFuture<()>;
+    /// Takes `kind`/`key` over for this node incarnation: the fence epoch goes up by one and
+    /// the new one is returned. Every later write fenced with an older epoch is refused.
+    fn claim_ownership(
+        &self,
+        kind: OwnedKind,
+        key: String,
+        node: String,
+        incarnation: u64,
+    ) -> StoreFuture<u64>;
+    /// Stores a room message; completes once its transaction has committed. With a fence,
+    /// the transaction commits it only if the fence's epoch is still current
+    /// ([`StoreError::Fenced`] otherwise).
+    fn append_message(&self, message: StoredMessage, fence: Option<Fence>) -> StoreFuture<()>;
     /// Stores a direct message; completes once its transaction has committed.
     fn append_direct(&self, message: DirectMessage) -> StoreFuture<()>;
     /// Stores a transfer as it is now (insert or replace); ordered with the other writes.
     fn save_transfer(&self, record: TransferRecord) -> StoreFuture<()>;
     /// Records that `acked` bytes of a transfer are hashed, and the digest state there.
-    fn transfer_progress(&self, id: uuid::Uuid, acked: u64, digest: Vec<u8>) -> StoreFuture<()>;
+    /// Fenced like [`Store::append_message`].
+    fn transfer_progress(
+        &self,
+        id: uuid::Uuid,
+        acked: u64,
+        digest: Vec<u8>,
+        fence: Option<Fence>,
+    ) -> StoreFuture<()>;
     /// Forgets a finished transfer. Fire and forget.
     fn forget_transfer(&self, id: uuid::Uuid);
     /// Every stored transfer, for a node that starts.

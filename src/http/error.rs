@@ -89,6 +89,10 @@ impl From<StoreError> for ApiError {
                 ErrorCode::Unavailable,
                 "the database is unavailable; try again shortly",
             ),
+            StoreError::Fenced(what) => ApiError::new(
+                ErrorCode::Unavailable,
+                format!("{what} moved to another node; try again"),
+            ),
         }
     }
 }

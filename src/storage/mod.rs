@@ -18,14 +18,14 @@ use peerlink_actors::metrics::METRICS;
 use peerlink_actors::now_ms;
 use peerlink_actors::protocol::{FileAttachment, RoomName, User, UserId};
 use peerlink_actors::store::{
-    DirectMessage, NewIdentity, RoomSnapshot, Store, StoreError, StoreFuture, StoredMessage,
-    TransferRecord,
+    DirectMessage, Fence, NewIdentity, OwnedKind, RoomSnapshot, Store, StoreError, StoreFuture,
+    StoredMessage, TransferRecord,
 };
-use schema::{messages, rooms, tokens, users};
+use schema::{messages, nodes, owners, rooms, tokens, users};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use writer::{WriteJob, Writer};
+use writer::{to_db, WriteJob, Writer};
 
 /// A token is marked used again once a tenth of its lifetime has passed since the last
 /// mark, not on every request: expiry stays exact to within that tenth.
@@ -109,6 +109,29 @@ impl DbStore {
             writer_thread: Mutex::new(Some(thread)),
             session_ttl_ms: i64::try_from(config.session_ttl.as_millis()).unwrap_or(i64::MAX),
         }))
+    }
+
+    /// Records that node `id` starts again and returns its new incarnation (1 on its first
+    /// start): what it held before this start is told apart from what it holds now.
+    pub fn register_node(&self, id: &str) -> Result<u64, StorageError> {
+        let mut conn = self.pool.get()?;
+        let row = (
+            nodes::id.eq(id),
+            nodes::incarnation.eq(1),
+            nodes::started_ms.eq(now_ms()),
+        );
+        let again = (
+            nodes::incarnation.eq(nodes::incarnation + 1),
+            nodes::started_ms.eq(now_ms()),
+        );
+        let incarnation: i64 = with_conn!(&mut *conn, |c| diesel::insert_into(nodes::table)
+            .values(row)
+            .on_conflict(nodes::id)
+            .do_update()
+            .set(again)
+            .returning(nodes::incarnation)
+            .get_result(c))?;
+        Ok(to_seq(incarnation))
     }
 
     /// Runs `work` with a pooled connection on the blocking pool, timing it as `op`.
@@ -391,11 +414,18 @@ impl Store for DbStore {
         self.commit(|reply| WriteJob::SaveTransfer(record, reply))
     }
 
-    fn transfer_progress(&self, id: uuid::Uuid, acked: u64, digest: Vec<u8>) -> StoreFuture<()> {
+    fn transfer_progress(
+        &self,
+        id: uuid::Uuid,
+        acked: u64,
+        digest: Vec<u8>,
+        fence: Option<Fence>,
+    ) -> StoreFuture<()> {
         self.commit(|reply| WriteJob::TransferProgress {
             id,
             acked,
             digest,
+            fence,
             reply,
         })
     }
@@ -430,8 +460,42 @@ impl Store for DbStore {
         self.share_upload(owner, upload)
     }
 
-    fn append_message(&self, message: StoredMessage) -> StoreFuture<()> {
-        self.commit(|reply| WriteJob::Message(message, reply))
+    fn claim_ownership(
+        &self,
+        kind: OwnedKind,
+        key: String,
+        node: String,
+        incarnation: u64,
+    ) -> StoreFuture<u64> {
+        self.blocking("claim_ownership", move |conn| {
+            let row = (
+                owners::kind.eq(kind.as_str()),
+                owners::key.eq(&key),
+                owners::epoch.eq(1),
+                owners::node.eq(&node),
+                owners::incarnation.eq(to_db(incarnation)),
+                owners::claimed_ms.eq(now_ms()),
+            );
+            let taken_over = (
+                owners::epoch.eq(owners::epoch + 1),
+                owners::node.eq(&node),
+                owners::incarnation.eq(to_db(incarnation)),
+                owners::claimed_ms.eq(now_ms()),
+            );
+            let epoch: i64 = with_conn!(conn, |c| diesel::insert_into(owners::table)
+                .values(row)
+                .on_conflict((owners::kind, owners::key))
+                .do_update()
+                .set(taken_over)
+                .returning(owners::epoch)
+                .get_result(c))
+            .map_err(unavailable)?;
+            Ok(to_seq(epoch))
+        })
+    }
+
+    fn append_message(&self, message: StoredMessage, fence: Option<Fence>) -> StoreFuture<()> {
+        self.commit(|reply| WriteJob::Message(message, fence, reply))
     }
 
     fn append_direct(&self, message: DirectMessage) -> StoreFuture<()> {

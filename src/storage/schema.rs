@@ -107,3 +107,22 @@ diesel::table! {
         bytes_served -> BigInt,
     }
 }
+
+diesel::table! {
+    nodes (id) {
+        id -> Text,
+        incarnation -> BigInt,
+        started_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    owners (kind, key) {
+        kind -> Text,
+        key -> Text,
+        epoch -> BigInt,
+        node -> Text,
+        incarnation -> BigInt,
+        claimed_ms -> BigInt,
+    }
+}

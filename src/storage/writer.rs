@@ -5,14 +5,21 @@
 //! under load many messages share one commit (one fsync), and nothing is acknowledged
 //! before it is durable. If a batch fails, its writes are retried one by one so that one
 //! bad row cannot fail its neighbours.
+//!
+//! Writes that commit a room's `seq` or move a transfer's offset may carry a [`Fence`]: the
+//! transaction first reads the current epoch of each fenced thing (in PostgreSQL with
+//! `FOR SHARE`, so that a takeover waits for this commit and this commit sees a takeover
+//! that committed first) and leaves out every write whose epoch is no longer current. Those
+//! get [`StoreError::Fenced`]; their neighbours commit.
 
 use super::connection::{with_conn, DbConnection, Pool};
-use super::schema::{direct_messages, messages, rooms, tokens, transfers};
+use super::schema::{direct_messages, messages, owners, rooms, tokens, transfers};
 use super::{map_write_error, StorageError};
 use diesel::prelude::*;
 use peerlink_actors::metrics::METRICS;
 use peerlink_actors::protocol::RoomName;
-use peerlink_actors::store::{DirectMessage, StoreError, StoredMessage, TransferRecord};
+use peerlink_actors::store::{DirectMessage, Fence, StoreError, StoredMessage, TransferRecord};
+use std::collections::HashSet;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -27,7 +34,7 @@ pub type Reply = oneshot::Sender<Result<(), StoreError>>;
 pub enum WriteJob {
     /// A room comes into being; queued before its first message, so the order holds.
     Room(RoomName, Reply),
-    Message(StoredMessage, Reply),
+    Message(StoredMessage, Option<Fence>, Reply),
     Direct(DirectMessage, Reply),
     /// A transfer as it is now (insert or replace).
     SaveTransfer(TransferRecord, Reply),
@@ -36,6 +43,7 @@ pub enum WriteJob {
         id: Uuid,
         acked: u64,
         digest: Vec<u8>,
+        fence: Option<Fence>,
         reply: Reply,
     },
     /// A finished transfer; nobody waits for it.
@@ -91,14 +99,22 @@ fn commit(pool: &Pool, batch: Vec<WriteJob>) {
                 .for_each(|job| reply(job, Err(error.clone())));
         }
     };
-    let together = conn.transaction(|c| batch.iter().try_for_each(|job| write(c, job)));
+    let together = conn.transaction(|c| write_unfenced(c, &batch));
     METRICS
         .db_seconds
         .with_label_values(&["commit"])
         .observe(started.elapsed().as_secs_f64());
     METRICS.commit_batch.observe(batch.len() as f64);
     match together {
-        Ok(()) => batch.into_iter().for_each(|job| reply(job, Ok(()))),
+        Ok(refused) => {
+            for job in batch {
+                let result = match fence_of(&job) {
+                    Some(fence) if refused.contains(fence) => Err(fence.refused()),
+                    _ => Ok(()),
+                };
+                reply(job, result);
+            }
+        }
         Err(e) if batch.len() == 1 => {
             let error = map_write_error(e);
             batch
@@ -111,11 +127,57 @@ fn commit(pool: &Pool, batch: Vec<WriteJob>) {
                 batch.len()
             );
             for job in batch {
-                let alone = conn.transaction(|c| write(c, &job));
-                reply(job, alone.map_err(map_write_error));
+                let alone = conn.transaction(|c| write_unfenced(c, std::slice::from_ref(&job)));
+                let result = match (alone, fence_of(&job)) {
+                    (Ok(refused), Some(fence)) if refused.contains(fence) => Err(fence.refused()),
+                    (Ok(_), _) => Ok(()),
+                    (Err(e), _) => Err(map_write_error(e)),
+                };
+                reply(job, result);
             }
         }
     }
+}
+
+/// Writes every job of `batch` whose fence (if any) is current; returns the fences refused.
+fn write_unfenced(
+    conn: &mut DbConnection,
+    batch: &[WriteJob],
+) -> Result<HashSet<Fence>, diesel::result::Error> {
+    let mut checked: HashSet<&Fence> = HashSet::new();
+    let mut refused: HashSet<Fence> = HashSet::new();
+    for fence in batch.iter().filter_map(fence_of) {
+        if checked.insert(fence) && !fence_holds(conn, fence)? {
+            refused.insert(fence.clone());
+        }
+    }
+    for job in batch {
+        if fence_of(job).is_none_or(|fence| !refused.contains(fence)) {
+            write(conn, job)?;
+        }
+    }
+    Ok(refused)
+}
+
+fn fence_of(job: &WriteJob) -> Option<&Fence> {
+    match job {
+        WriteJob::Message(_, fence, _) | WriteJob::TransferProgress { fence, .. } => fence.as_ref(),
+        _ => None,
+    }
+}
+
+/// Whether `fence.epoch` is still the owner's epoch. In PostgreSQL the row stays locked
+/// (shared) until the transaction ends, so a takeover cannot slip in between.
+fn fence_holds(conn: &mut DbConnection, fence: &Fence) -> Result<bool, diesel::result::Error> {
+    let row = owners::table
+        .filter(owners::kind.eq(fence.kind.as_str()))
+        .filter(owners::key.eq(&fence.key))
+        .select(owners::epoch);
+    let epoch: Option<i64> = match conn {
+        DbConnection::Postgres(c) => row.for_share().first(c).optional()?,
+        DbConnection::Sqlite(c) => row.first(c).optional()?,
+    };
+    Ok(epoch == Some(to_db(fence.epoch)))
 }
 
 fn write(conn: &mut DbConnection, job: &WriteJob) -> Result<(), diesel::result::Error> {
@@ -130,7 +192,7 @@ fn write(conn: &mut DbConnection, job: &WriteJob) -> Result<(), diesel::result::
                 .on_conflict_do_nothing()
                 .execute(c))?;
         }
-        WriteJob::Message(m, _) => {
+        WriteJob::Message(m, _, _) => {
             let row = (
                 messages::room.eq(m.room.as_str()),
                 messages::seq.eq(i64::try_from(m.seq).unwrap_or(i64::MAX)),
@@ -187,7 +249,7 @@ fn write(conn: &mut DbConnection, job: &WriteJob) -> Result<(), diesel::result::
 fn reply(job: WriteJob, result: Result<(), StoreError>) {
     match job {
         WriteJob::Room(_, reply)
-        | WriteJob::Message(_, reply)
+        | WriteJob::Message(_, _, reply)
         | WriteJob::Direct(_, reply)
         | WriteJob::SaveTransfer(_, reply)
         | WriteJob::TransferProgress { reply, .. } => {
@@ -215,7 +277,7 @@ fn attachment_json(
         .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
 }
 
-fn to_db(value: u64) -> i64 {
+pub(crate) fn to_db(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 

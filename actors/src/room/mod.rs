@@ -17,7 +17,7 @@ use crate::protocol::{
     UserId,
 };
 use crate::registry::SessionRef;
-use crate::store::{RoomSnapshot, StoreError, StoredMessage};
+use crate::store::{Fence, OwnedKind, RoomSnapshot, StoreError, StoredMessage};
 use crate::{now_ms, NodeContext};
 use actix::prelude::*;
 use sequence::Sequencer;
@@ -80,6 +80,8 @@ pub struct RoomActor {
     crash_reported: bool,
     /// Test-only: commits still to fail (`RoomCommand::FailCommits`).
     failing_commits: u32,
+    /// In a cluster: the ownership epoch every commit of this instance is checked against.
+    fence: Option<Fence>,
 }
 
 impl RoomActor {
@@ -97,25 +99,49 @@ impl RoomActor {
             passivated: false,
             crash_reported: false,
             failing_commits: 0,
+            fence: None,
         }
     }
 
     /// Loads `last_seq` and the recent messages, holding the mailbox until done.
+    /// In a cluster the room first takes its fence epoch, so that what it loads includes
+    /// every message a previous owner committed: a commit of that owner after this point
+    /// is refused by the database.
     fn load(&mut self, ctx: &mut Context<Self>) {
         let store = self.node.store.clone();
         let (room, keep) = (self.name.clone(), self.node.limits.room_backlog);
-        ctx.wait(store.load_room(room, keep).into_actor(self).map(
-            |result, room, ctx| match result {
-                Ok(snapshot) => room.on_loaded(snapshot),
-                Err(e) => {
-                    log::error!(
-                        "room {} could not load ({e}); retrying in {RELOAD_INTERVAL:?}",
-                        room.name
-                    );
-                    ctx.run_later(RELOAD_INTERVAL, |room, ctx| room.load(ctx));
-                }
-            },
-        ));
+        let claim = self
+            .node
+            .incarnation
+            .filter(|_| self.fence.is_none())
+            .map(|incarnation| {
+                let (kind, node) = (OwnedKind::Room, self.node.node_id.clone());
+                store.claim_ownership(kind, room.to_string(), node, incarnation)
+            });
+        let load = async move {
+            let epoch = match claim {
+                Some(claim) => Some(claim.await?),
+                None => None,
+            };
+            Ok::<_, StoreError>((epoch, store.load_room(room, keep).await?))
+        };
+        ctx.wait(load.into_actor(self).map(|result, room, ctx| match result {
+            Ok((epoch, snapshot)) => {
+                room.fence = epoch.map(|epoch| Fence {
+                    kind: OwnedKind::Room,
+                    key: room.name.to_string(),
+                    epoch,
+                });
+                room.on_loaded(snapshot)
+            }
+            Err(e) => {
+                log::error!(
+                    "room {} could not load ({e}); retrying in {RELOAD_INTERVAL:?}",
+                    room.name
+                );
+                ctx.run_later(RELOAD_INTERVAL, |room, ctx| room.load(ctx));
+            }
+        }));
     }
 
     fn on_loaded(&mut self, snapshot: RoomSnapshot) {
@@ -358,7 +384,9 @@ impl RoomActor {
             let fault = StoreError::Unavailable("fault injection: the commit fails".into());
             Box::pin(std::future::ready(Err(fault)))
         } else {
-            self.node.store.append_message(pending.message.clone())
+            self.node
+                .store
+                .append_message(pending.message.clone(), self.fence.clone())
         };
         ctx.spawn(
             commit
@@ -386,6 +414,24 @@ impl RoomActor {
             );
             pending.failures += 1;
             ctx.run_later(delay, move |room, ctx| room.commit(pending, ctx));
+            return;
+        }
+        if let Err(StoreError::Fenced(_)) = &result {
+            // Another node has taken the room over (this one was cut off or paused past its
+            // lease). Its commits are refused from now on: stop, and let the host hand the
+            // members to the new owner. The sender sends again, which reaches that owner.
+            log::warn!(
+                "room {}: another node has taken it over; this instance stops",
+                self.name
+            );
+            let error = ProtocolError::new(
+                ErrorCode::Unavailable,
+                "the room moved to another node; send the message again",
+            );
+            self.crash_reported = true;
+            self.node.host.room_moved(self.crash_report());
+            self.reply_error(pending.sender, pending.re.as_deref(), error);
+            ctx.stop();
             return;
         }
         if let Err(e) = result {

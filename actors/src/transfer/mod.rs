@@ -566,7 +566,10 @@ impl TransferActor {
     /// Stores that `[0, offset)` is acknowledged and hashed, then tells the sender: a
     /// `progress` is a promise that a restart of the node resumes no earlier.
     fn secure(&mut self, offset: u64, digest: Vec<u8>, ctx: &mut Context<Self>) {
-        let write = self.node.store.transfer_progress(self.id, offset, digest);
+        let write = self
+            .node
+            .store
+            .transfer_progress(self.id, offset, digest, None);
         ctx.spawn(write.into_actor(self).map(move |result, transfer, _| {
             if let Err(e) = result {
                 log::warn!("transfer {}: progress at {offset} not stored ({e}); a restart would resume earlier", transfer.id);

@@ -1,0 +1,2 @@
+DROP TABLE owners;
+DROP TABLE nodes;
