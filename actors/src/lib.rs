@@ -55,6 +55,8 @@ use std::sync::Arc;
 pub struct NodeContext {
     /// This node's id, sent to clients in `welcome`.
     pub node_id: String,
+    /// The same id, interned: sessions of this node carry it (see [`protocol::SessionId`]).
+    pub node_tag: protocol::NodeTag,
     /// In a cluster: this start of the node (see [`store::Store::claim_ownership`]). Rooms,
     /// conversations and transfers it hosts then take a fence epoch from the database
     /// before they load, and every commit is checked against it. `None` on a single node,

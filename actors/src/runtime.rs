@@ -40,6 +40,7 @@ pub fn launch(config: RuntimeConfig) -> Result<Runtime, String> {
         offers_per_minute: limits.offers_per_minute,
     });
     let node = Arc::new(NodeContext {
+        node_tag: crate::protocol::NodeTag::of(&config.node_id),
         node_id: config.node_id,
         incarnation: config.incarnation,
         router: registry.clone(),

@@ -91,7 +91,7 @@ pub async fn sessions(
         .view
         .sessions()
         .into_iter()
-        .map(|s| serde_json::json!({ "id": s.id, "user": s.user, "node": state.node.node_id, "since": format_time(s.since_ms), "rooms": s.rooms }))
+        .map(|s| serde_json::json!({ "id": s.id.id, "user": s.user, "node": state.node.node_id, "since": format_time(s.since_ms), "rooms": s.rooms }))
         .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "sessions": sessions })))
 }
@@ -105,7 +105,10 @@ pub async fn kick(
     require_admin(&req, &state)?;
     let not_found = || ApiError::new(ErrorCode::NotFound, "no such session on this node");
     let id = uuid::Uuid::parse_str(&id)
-        .map(SessionId)
+        .map(|id| SessionId {
+            node: state.node.node_tag,
+            id,
+        })
         .map_err(|_| not_found())?;
     let close = Outbound::Close {
         code: CLOSE_KICKED,

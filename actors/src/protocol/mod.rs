@@ -15,4 +15,4 @@ pub use server::{
     format_time, history_outbound, newest_within, FileAttachment, MessageFrame, OfferFrame,
     Outbound, PresenceStatus, ServerFrame, ServerKind, WelcomeLimits,
 };
-pub use values::{RequestId, RoomName, SessionId, User, UserId};
+pub use values::{NodeTag, RequestId, RoomName, SessionId, User, UserId};

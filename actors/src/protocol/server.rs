@@ -2,7 +2,7 @@
 //! bytes are handed to every session that receives it (fan-out never re-serialises).
 
 use super::error::{ErrorCode, ProtocolError};
-use super::values::{RequestId, RoomName, SessionId, User, UserId};
+use super::values::{RequestId, RoomName, User, UserId};
 use serde::Serialize;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -160,7 +160,7 @@ pub enum ServerFrame<'a> {
     Welcome {
         user: &'a User,
         token: &'a str,
-        session: SessionId,
+        session: uuid::Uuid,
         node: &'a str,
         limits: &'a WelcomeLimits,
         #[serde(skip_serializing_if = "Option::is_none")]

@@ -69,20 +69,86 @@ impl fmt::Display for UserId {
     }
 }
 
-/// One WebSocket connection's id.
+/// A node of the cluster, by its stable id, interned: cheap to copy and compare. The names
+/// live for the life of the process (a cluster has few nodes, and a node's id never changes).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NodeTag(u32);
+
+/// The interned node names, and the index of each.
+static NODE_NAMES: std::sync::RwLock<Vec<Arc<str>>> = std::sync::RwLock::new(Vec::new());
+
+impl NodeTag {
+    /// The tag of the node named `name` (interned on first use).
+    pub fn of(name: &str) -> NodeTag {
+        let position = |names: &Vec<Arc<str>>| names.iter().position(|n| n.as_ref() == name);
+        if let Some(i) = position(&NODE_NAMES.read().unwrap_or_else(|p| p.into_inner())) {
+            return NodeTag(i as u32);
+        }
+        let mut names = NODE_NAMES.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = position(&names) {
+            return NodeTag(i as u32);
+        }
+        names.push(name.into());
+        NodeTag((names.len() - 1) as u32)
+    }
+
+    /// The node's id.
+    pub fn name(self) -> Arc<str> {
+        let names = NODE_NAMES.read().unwrap_or_else(|p| p.into_inner());
+        names
+            .get(self.0 as usize)
+            .cloned()
+            .unwrap_or_else(|| "?".into())
+    }
+}
+
+impl fmt::Debug for NodeTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl fmt::Display for NodeTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl Serialize for NodeTag {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for NodeTag {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Ok(NodeTag::of(&name))
+    }
+}
+
+/// One WebSocket connection, addressed across the cluster: the node it is connected to and
+/// its id there. Clients only ever see the UUID (`Display`, and `welcome.session`); between
+/// nodes it travels whole, so that any actor can reach any session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct SessionId(pub uuid::Uuid);
+pub struct SessionId {
+    pub node: NodeTag,
+    pub id: uuid::Uuid,
+}
 
 impl SessionId {
-    pub fn new_random() -> Self {
-        SessionId(uuid::Uuid::new_v4())
+    /// A new session on `node`.
+    pub fn new_random(node: NodeTag) -> Self {
+        SessionId {
+            node,
+            id: uuid::Uuid::new_v4(),
+        }
     }
 }
 
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+        self.id.fmt(f)
     }
 }
 

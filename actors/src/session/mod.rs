@@ -201,7 +201,7 @@ impl SessionActor {
     ) -> Addr<SessionActor> {
         let (tx, rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
-        let id = SessionId::new_random();
+        let id = SessionId::new_random(node.node_tag);
         let sink = LocalSink {
             tx,
             queued: queued.clone(),
@@ -435,7 +435,7 @@ impl SessionActor {
         self.send(ServerFrame::Welcome {
             user: &identity.user,
             token: &identity.token,
-            session: self.id,
+            session: self.id.id,
             node: &self.node.node_id,
             limits: &welcome_limits,
             re: re.as_deref(),
