@@ -10,18 +10,19 @@ use crate::protocol::{
     DataFrame, FileAttachment, OfferFrame, Outbound, RequestId, RoomName, SessionId, User, UserId,
 };
 use actix::Message;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use uuid::Uuid;
 
 /// A session in a room, and the user it belongs to.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RoomMember {
     pub session: SessionId,
     pub user: User,
 }
 
 /// Every command a room takes. Replies go to the session named in the command.
-#[derive(Debug, Message)]
+#[derive(Debug, Message, Serialize, Deserialize)]
 #[rtype(result = "()")]
 pub enum RoomCommand {
     Join {
@@ -67,7 +68,7 @@ pub enum RoomCommand {
 }
 
 /// Every command a peer takes.
-#[derive(Debug, Message)]
+#[derive(Debug, Message, Serialize, Deserialize)]
 #[rtype(result = "()")]
 pub enum PeerCommand {
     /// A session of this user said `hello` and got `welcome`.
@@ -91,7 +92,7 @@ pub enum PeerCommand {
 }
 
 /// What a transfer starts from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TransferStart {
     pub offer: OfferFrame,
     pub sender_session: SessionId,
@@ -101,7 +102,7 @@ pub struct TransferStart {
 }
 
 /// Every command a transfer takes.
-#[derive(Debug, Message)]
+#[derive(Debug, Message, Serialize, Deserialize)]
 #[rtype(result = "()")]
 pub enum TransferCommand {
     /// The users a room offer went to.
@@ -185,3 +186,14 @@ pub struct TransferInfo {
 #[derive(Debug, Message)]
 #[rtype(result = "Option<TransferInfo>")]
 pub struct Snapshot;
+
+/// Frames for some of the sessions connected to one node: a room sends one of these per
+/// node that has members, and that node writes to its own sessions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Delivery {
+    pub sessions: Vec<SessionId>,
+    pub out: Outbound,
+    /// For a room's fan-out of a message: the room and the message's `seq`, so that the
+    /// receiving node can tell a gap (and heal it) from a duplicate.
+    pub room_seq: Option<(RoomName, u64)>,
+}

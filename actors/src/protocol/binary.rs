@@ -10,11 +10,12 @@ use uuid::Uuid;
 pub const HEADER_LEN: usize = 24;
 
 /// One binary frame, as received.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DataFrame {
     pub transfer: Uuid,
     pub offset: u64,
     /// The whole frame, header included, ready to relay as it came.
+    #[serde(with = "crate::envelope::payload")]
     pub frame: Bytes,
 }
 

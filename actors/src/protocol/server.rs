@@ -8,14 +8,14 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 /// What a session writes to its socket: a serialised frame, or a close.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum Outbound {
     Frame {
         kind: ServerKind,
         json: Arc<str>,
     },
     /// A binary frame (file data), relayed exactly as the sender sent it.
-    Binary(bytes::Bytes),
+    Binary(#[serde(with = "crate::envelope::payload")] bytes::Bytes),
     /// A WebSocket ping (heartbeat).
     Ping,
     /// A WebSocket pong answering a client's ping.
@@ -28,7 +28,7 @@ pub enum Outbound {
 }
 
 /// The `type` of a server frame, for metrics labels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ServerKind {
     Welcome,
     Joined,
@@ -255,7 +255,7 @@ pub enum ServerFrame<'a> {
 }
 
 /// An offer as its recipients see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct OfferFrame {
     pub transfer: Uuid,
     pub from: User,

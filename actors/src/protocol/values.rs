@@ -14,9 +14,23 @@ pub const MAX_REQUEST_ID: usize = 64;
 pub const MAX_USER_NAME: usize = 32;
 
 /// A room's name: 1–64 characters of `[A-Za-z0-9_.-]`. Cheap to clone.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "Arc<str>", try_from = "String")]
 pub struct RoomName(Arc<str>);
+
+impl From<RoomName> for Arc<str> {
+    fn from(room: RoomName) -> Arc<str> {
+        room.0
+    }
+}
+
+impl TryFrom<String> for RoomName {
+    type Error = ProtocolError;
+
+    fn try_from(raw: String) -> Result<RoomName, ProtocolError> {
+        RoomName::parse(&raw)
+    }
+}
 
 impl RoomName {
     pub fn parse(raw: &str) -> Result<RoomName, ProtocolError> {
