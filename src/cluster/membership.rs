@@ -131,6 +131,12 @@ pub struct Owner {
 }
 
 impl Owner {
+    /// The `{id}:{incarnation}` form used in keys and sets; the incarnation is numeric,
+    /// so splitting at the last `:` is unambiguous even if the id contains one.
+    pub(crate) fn member(&self) -> String {
+        member(&self.node, self.incarnation)
+    }
+
     pub(crate) fn from_member(member: &str) -> Result<Owner, ClusterError> {
         member
             .rsplit_once(':')
@@ -195,6 +201,14 @@ impl Keys {
     /// Hash user → session count of one incarnation.
     pub(crate) fn sessions(&self, member: &str) -> String {
         format!("{}sessions:{member}", self.prefix)
+    }
+    /// Set of directory entries (`{kind}:{key}`) one incarnation owns.
+    pub(crate) fn owned(&self, member: &str) -> String {
+        format!("{}owned:{member}", self.prefix)
+    }
+    /// Owner (`{id}:{incarnation}`) of one directory entry.
+    pub(crate) fn dir(&self, entry: &str) -> String {
+        format!("{}dir:{entry}", self.prefix)
     }
 }
 
@@ -454,6 +468,10 @@ impl Membership {
         let _: String = self.shared.link.invoke(&invocation).await?;
         Ok(())
     }
+
+    pub(crate) fn shared(&self) -> Arc<Shared> {
+        Arc::clone(&self.shared)
+    }
 }
 
 impl Drop for Membership {
@@ -472,6 +490,11 @@ impl Shared {
 
     pub(crate) fn is_evicted(&self) -> bool {
         self.evicted.load(Ordering::SeqCst)
+    }
+
+    /// Bumped on every [`MembershipEvent::RedisReset`].
+    pub(crate) fn resets(&self) -> u64 {
+        self.resets.load(Ordering::SeqCst)
     }
 
     fn emit(&self, event: MembershipEvent) {

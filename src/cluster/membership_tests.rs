@@ -192,6 +192,7 @@ fn members_split_at_the_last_colon() {
     let owner = Owner::from_member("eu:west:42").expect("parse");
     assert_eq!(owner.node, "eu:west");
     assert_eq!(owner.incarnation, 42);
+    assert_eq!(owner.member(), "eu:west:42");
     assert!(Owner::from_member("no-incarnation").is_err());
     assert!(Owner::from_member("a:b").is_err());
 }

@@ -23,6 +23,7 @@
 //! The scripts touch keys they compute from the prefix, so this layout works on one
 //! Redis (or a primary with replicas), not on Redis Cluster.
 
+pub mod directory;
 pub mod link;
 pub mod membership;
 
