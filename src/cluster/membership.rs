@@ -202,6 +202,10 @@ impl Keys {
     pub(crate) fn sessions(&self, member: &str) -> String {
         format!("{}sessions:{member}", self.prefix)
     }
+    /// Set of incarnations that have sessions of one user.
+    pub(crate) fn presence(&self, user: &str) -> String {
+        format!("{}presence:{user}", self.prefix)
+    }
     /// Set of directory entries (`{kind}:{key}`) one incarnation owns.
     pub(crate) fn owned(&self, member: &str) -> String {
         format!("{}owned:{member}", self.prefix)

@@ -1,7 +1,10 @@
 use super::*;
+use crate::cluster::directory::{Directory, Kind};
+use crate::cluster::presence::Presence;
 use crate::cluster::test_redis::{
     exists, join, wait_for_event, wait_until, RedisServer, PREFIX, TEST_TIMINGS,
 };
+use uuid::Uuid;
 
 fn ids(nodes: &[NodeRecord]) -> BTreeSet<String> {
     nodes.iter().map(|n| member(&n.id, n.incarnation)).collect()
@@ -151,7 +154,7 @@ fn link_events(seen: Vec<MembershipEvent>) -> Vec<MembershipEvent> {
 }
 
 #[tokio::test]
-async fn an_empty_restart_of_redis_is_survived() {
+async fn an_empty_restart_of_redis_is_survived_and_ownership_reclaimed() {
     let mut server = RedisServer::start().await;
     let (a, mut a_events) = join(&server, "a", 1).await;
     let (b, mut b_events) = join(&server, "b", 2).await;
@@ -160,10 +163,29 @@ async fn an_empty_restart_of_redis_is_survived() {
         |e| matches!(e, MembershipEvent::NodeUp(r) if r.id == "b"),
     )
     .await;
+    let (a_dir, b_dir) = (Directory::new(&a), Directory::new(&b));
+    assert_eq!(
+        a_dir.claim(Kind::Room, "r1").await.expect("claim").node,
+        "a"
+    );
+    assert_eq!(
+        b_dir.claim(Kind::Room, "r2").await.expect("claim").node,
+        "b"
+    );
+    let user = Uuid::new_v4();
+    Presence::new(&a)
+        .set_sessions(user, 1)
+        .await
+        .expect("presence");
+
     let port = server.port;
     server.kill();
     let a_down = wait_for_event(&mut a_events, |e| *e == MembershipEvent::RedisDown).await;
     let b_down = wait_for_event(&mut b_events, |e| *e == MembershipEvent::RedisDown).await;
+    assert_eq!(
+        a_dir.claim(Kind::Room, "r3").await,
+        Err(ClusterError::Unavailable)
+    );
     let _server = RedisServer::start_on(port)
         .await
         .expect("restart on the same port");
@@ -185,6 +207,40 @@ async fn an_empty_restart_of_redis_is_survived() {
         async move { right }
     })
     .await;
+
+    // The directory was lost with the data: a reclaims first, b finds r1 taken.
+    let a_lost = a_dir
+        .reclaim(&[(Kind::Room, "r1".into())])
+        .await
+        .expect("reclaim");
+    assert!(a_lost.is_empty());
+    let b_lost = b_dir
+        .reclaim(&[(Kind::Room, "r2".into()), (Kind::Room, "r1".into())])
+        .await
+        .expect("reclaim");
+    assert_eq!(b_lost.len(), 1);
+    assert_eq!((b_lost[0].0, b_lost[0].1.as_str()), (Kind::Room, "r1"));
+    assert_eq!(b_lost[0].2.node, "a");
+    assert_eq!(
+        a_dir
+            .lookup(Kind::Room, "r2")
+            .await
+            .expect("lookup")
+            .map(|o| o.node),
+        Some("b".to_owned())
+    );
+
+    let presence = Presence::new(&a);
+    assert!(presence.nodes_of(user).await.expect("nodes_of").is_empty());
+    presence
+        .republish(vec![(user, 1)])
+        .await
+        .expect("republish");
+    let nodes = Presence::new(&b).nodes_of(user).await.expect("nodes_of");
+    assert_eq!(
+        nodes.iter().map(|o| o.member()).collect::<Vec<_>>(),
+        ["a:1"]
+    );
 }
 
 #[test]

@@ -26,6 +26,7 @@
 pub mod directory;
 pub mod link;
 pub mod membership;
+pub mod presence;
 
 #[cfg(test)]
 mod test_redis;
