@@ -1,6 +1,6 @@
 //! The node's one connection to Redis, and the errors every cluster call can return.
 //!
-//! [`Link`] holds a multiplexed connection shared by membership, the directory and
+//! `Link` holds a multiplexed connection shared by membership, the directory and
 //! presence. A command that fails in a way that leaves the connection unusable (I/O
 //! error, dropped connection, no reply in time) drops it; only the membership task
 //! reconnects, with backoff, so that it alone sees every reconnect and can check

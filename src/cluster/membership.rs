@@ -8,7 +8,7 @@
 //!
 //! Declaring death is atomic and leaves a tombstone (`dead:{id}:{incarnation}`). Whoever
 //! acts on "incarnation I of node X is dead" (the sweep, a directory takeover, a leave)
-//! does so inside a Lua script that starts with [`DECLARE_DEAD_LUA`]: it checks that the
+//! does so inside a Lua script that starts with `DECLARE_DEAD_LUA`: it checks that the
 //! alive key is absent and, in the same script, writes the tombstone and purges
 //! everything tagged with that incarnation (node set, record, presence, owned directory
 //! entries). A node that finds its own tombstone stops heartbeating and reports
