@@ -19,7 +19,7 @@
 //! This module must never declare an incarnation dead outside that script, and never
 //! resurrect one that has a tombstone.
 
-use super::link::{ClusterError, Link};
+use super::redis_conn::{ClusterError, Link};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;

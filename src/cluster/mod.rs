@@ -1,6 +1,6 @@
 //! The cluster: which nodes are alive ([`membership`]), which node owns each room,
 //! conversation and transfer ([`directory`]), and where each user is connected
-//! ([`presence`]), all kept in Redis over one reconnecting connection ([`link`]).
+//! ([`presence`]), all kept in Redis over one reconnecting connection ([`redis_conn`]).
 //!
 //! Every decision that two nodes could race on is one Lua script, so Redis serialises
 //! it. Membership owns the rule that ties the three together: an incarnation whose alive
@@ -24,7 +24,7 @@
 //! Redis (or a primary with replicas), not on Redis Cluster.
 
 pub mod directory;
-pub mod link;
+pub mod redis_conn;
 pub mod membership;
 pub mod presence;
 

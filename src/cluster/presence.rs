@@ -11,7 +11,7 @@
 //!
 //! This module never counts sessions itself: the caller says how many this node has.
 
-use super::link::ClusterError;
+use super::redis_conn::ClusterError;
 use super::membership::{millis, Membership, Owner, Shared};
 use std::sync::{Arc, LazyLock};
 use uuid::Uuid;
