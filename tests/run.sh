@@ -29,6 +29,10 @@ fi
 if [ ! -x /usr/bin/chromium ]; then
     apt_install chromium
 fi
+# The cluster tests start their own throwaway redis-server on free ports.
+if [ ! -x /usr/bin/redis-server ]; then
+    apt_install redis-server
+fi
 if ! cargo nextest --version >/dev/null 2>&1; then
     log "installing cargo-nextest"
     cargo install --locked cargo-nextest
