@@ -26,6 +26,23 @@ pub struct ServeArgs {
     /// redis://… to join a cluster (unset: a single node).
     #[arg(long, env = "PEERLINK_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// The secret every node of a cluster shares (at least 32 characters): it
+    /// authenticates the node-to-node links. Required with PEERLINK_REDIS_URL.
+    #[arg(long, env = "PEERLINK_CLUSTER_SECRET", hide_env_values = true)]
+    pub cluster_secret: Option<String>,
+    /// Where this node listens for other nodes of its cluster (unset: the IP of
+    /// PEERLINK_BIND, any free port). It must be reachable from the other nodes.
+    #[arg(long, env = "PEERLINK_CLUSTER_BIND")]
+    pub cluster_bind: Option<String>,
+    /// Prefix of every Redis key of this cluster, so that clusters can share a Redis.
+    #[arg(long, env = "PEERLINK_REDIS_PREFIX", default_value = "peerlink:")]
+    pub redis_prefix: String,
+    /// Milliseconds between a cluster node's heartbeats.
+    #[arg(long, env = "PEERLINK_CLUSTER_HEARTBEAT_MS", default_value = "500")]
+    pub cluster_heartbeat_ms: String,
+    /// Milliseconds of silence after which a node is declared dead.
+    #[arg(long, env = "PEERLINK_CLUSTER_DEAD_AFTER_MS", default_value = "2500")]
+    pub cluster_dead_after_ms: String,
     /// Bearer token for /api/admin (unset: a random one is printed at start).
     #[arg(long, env = "PEERLINK_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -179,6 +196,43 @@ pub struct Config {
     pub upload_quota: u64,
     pub http_connections_per_address: usize,
     pub disk_reserve: u64,
+    /// Set when the node is one of a cluster.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// How a node takes part in a cluster.
+#[derive(Clone)]
+pub struct ClusterConfig {
+    pub redis_url: String,
+    pub redis_prefix: String,
+    /// Authenticates the node-to-node links.
+    pub secret: std::sync::Arc<[u8]>,
+    /// Where the node listens for other nodes.
+    pub link_bind: SocketAddr,
+    pub heartbeat: Duration,
+    pub dead_after: Duration,
+}
+
+impl std::fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "redis={} prefix={} link={} heartbeat={}ms dead_after={}ms secret=(set)",
+            redact_url(&self.redis_url),
+            self.redis_prefix,
+            self.link_bind,
+            self.heartbeat.as_millis(),
+            self.dead_after.as_millis()
+        )
+    }
+}
+
+/// A URL with its password (if any) hidden.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://(redacted){}", &url[..scheme], &url[at..]),
+        _ => url.to_owned(),
+    }
 }
 
 impl ServeArgs {
@@ -216,10 +270,6 @@ impl ServeArgs {
                     "a cluster shares one PostgreSQL: set PEERLINK_DATABASE_URL=postgres://… too",
                 ));
             }
-            return Err(invalid(
-                "PEERLINK_REDIS_URL",
-                "cluster mode is not available in this version yet; unset it to run a single node",
-            ));
         }
         let admin_token = match self.admin_token.as_deref().map(str::trim) {
             None | Some("") => None,
@@ -256,6 +306,10 @@ impl ServeArgs {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let node_id_given = self
+            .node_id
+            .as_deref()
+            .is_some_and(|id| !id.trim().is_empty());
         let node_id = match self.node_id.as_deref().map(str::trim) {
             None | Some("") => format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
             Some(id)
@@ -407,6 +461,7 @@ impl ServeArgs {
             admin_token,
             allowed_origins,
             trusted_proxies,
+            cluster: self.cluster(bind, &node_id_given)?,
             node_id,
             workers,
             limits,
@@ -471,6 +526,80 @@ fn check_origin(origin: &str) -> Result<String, ConfigError> {
     }
 }
 
+impl ServeArgs {
+    /// The cluster settings, when PEERLINK_REDIS_URL is set.
+    fn cluster(
+        &self,
+        bind: SocketAddr,
+        node_id_given: &bool,
+    ) -> Result<Option<ClusterConfig>, ConfigError> {
+        let Some(redis_url) = self.redis_url.as_deref().map(str::trim).filter(|r| !r.is_empty())
+        else {
+            return Ok(None);
+        };
+        if !node_id_given {
+            return Err(invalid(
+                "PEERLINK_NODE_ID",
+                "a cluster node needs a stable id (the same on every start of this node)",
+            ));
+        }
+        let secret = match self.cluster_secret.as_deref().map(str::trim) {
+            Some(secret) if secret.len() >= 32 => secret.as_bytes().into(),
+            _ => {
+                return Err(invalid(
+                    "PEERLINK_CLUSTER_SECRET",
+                    "a cluster needs a shared secret of at least 32 characters (e.g. `openssl rand -hex 32`)",
+                ))
+            }
+        };
+        let link_bind = match self.cluster_bind.as_deref().map(str::trim) {
+            None | Some("") => SocketAddr::new(bind.ip(), 0),
+            Some(raw) => raw.parse().map_err(|_| {
+                invalid(
+                    "PEERLINK_CLUSTER_BIND",
+                    format!("{raw:?} is not an address like 127.0.0.1:7000"),
+                )
+            })?,
+        };
+        if link_bind.ip().is_unspecified() {
+            return Err(invalid(
+                "PEERLINK_CLUSTER_BIND",
+                "must name the address other nodes reach this one at, not 0.0.0.0 or ::",
+            ));
+        }
+        let heartbeat_ms: u64 = number(
+            "PEERLINK_CLUSTER_HEARTBEAT_MS",
+            &self.cluster_heartbeat_ms,
+            50,
+            60_000,
+        )?;
+        let dead_after_ms: u64 = number(
+            "PEERLINK_CLUSTER_DEAD_AFTER_MS",
+            &self.cluster_dead_after_ms,
+            100,
+            600_000,
+        )?;
+        if dead_after_ms < 2 * heartbeat_ms {
+            return Err(invalid(
+                "PEERLINK_CLUSTER_DEAD_AFTER_MS",
+                "must be at least twice PEERLINK_CLUSTER_HEARTBEAT_MS, or one late beat kills a node",
+            ));
+        }
+        let prefix = self.redis_prefix.trim();
+        if prefix.is_empty() || prefix.len() > 64 {
+            return Err(invalid("PEERLINK_REDIS_PREFIX", "use 1-64 characters"));
+        }
+        Ok(Some(ClusterConfig {
+            redis_url: redis_url.to_owned(),
+            redis_prefix: prefix.to_owned(),
+            secret,
+            link_bind,
+            heartbeat: Duration::from_millis(heartbeat_ms),
+            dead_after: Duration::from_millis(dead_after_ms),
+        }))
+    }
+}
+
 impl Config {
     /// The effective configuration, secrets redacted, for the start-up log.
     pub fn describe(&self) -> String {
@@ -487,7 +616,10 @@ impl Config {
             self.limits.rate_per_sec,
             self.limits.rate_burst,
             self.limits.session_ttl.as_secs(),
-        )
+        ) + &match &self.cluster {
+            Some(cluster) => format!(" cluster=({cluster:?})"),
+            None => " cluster=(single node)".to_owned(),
+        }
     }
 }
 

@@ -42,7 +42,7 @@ fn bad_settings_are_named() {
         (
             "--redis-url",
             "redis://127.0.0.1:6379",
-            "PEERLINK_REDIS_URL",
+            "PEERLINK_REDIS_URL", // with SQLite: a cluster needs PostgreSQL
         ),
         ("--redis-url", "http://x", "PEERLINK_REDIS_URL"),
         ("--admin-token", "short", "PEERLINK_ADMIN_TOKEN"),

@@ -53,7 +53,7 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
     })?;
     let runtime = launch(RuntimeConfig {
         node_id: config.node_id.clone(),
-        incarnation: None,
+        cluster: None,
         store: store.clone(),
         limits: config.limits.clone(),
         faults,

@@ -33,6 +33,7 @@
 //! - A `message` reaches anyone only after the store has committed it.
 
 pub mod batch;
+pub mod cluster_registry;
 pub mod envelope;
 pub mod hash;
 pub mod hash_actor;

@@ -13,11 +13,11 @@
 //! from the store); otherwise it gets the waiting commands and goes on.
 
 use crate::messages::{
-    PeerCommand, RoomCommand, RoomCrash, RoomCrashed, TransferCommand, TransferInfo, TransferStart,
+    Delivery, PeerCommand, RoomCommand, RoomCrash, RoomCrashed, TransferCommand, TransferInfo, TransferStart,
 };
 use crate::metrics::METRICS;
 use crate::peer::PeerActor;
-use crate::protocol::{Outbound, RoomName, SessionId, User, UserId};
+use crate::protocol::{NodeTag, Outbound, RoomName, SessionId, User, UserId};
 use crate::registry::{
     ClusterView, Host, RegistryError, RoomStatus, Router, SessionInfo, SessionRef,
 };
@@ -162,6 +162,30 @@ impl LocalRegistry {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// How many welcomed sessions `user` has on this node.
+    pub fn sessions_of(&self, user: UserId) -> usize {
+        self.online().get(&user).copied().unwrap_or(0)
+    }
+
+    /// Every user with welcomed sessions here, and how many.
+    pub fn users_here(&self) -> Vec<(UserId, usize)> {
+        self.online().iter().map(|(user, n)| (*user, *n)).collect()
+    }
+
+    /// Whose a welcomed session is.
+    pub fn user_of(&self, session: SessionId) -> Option<UserId> {
+        LocalRegistry::sessions(self).get(&session).map(|entry| entry.user.id)
+    }
+
+    /// Drops a room's slot without restarting it: its instance stopped because another
+    /// node owns the room now.
+    pub fn forget_room(&self, room: &RoomName) {
+        let mut rooms = self.rooms();
+        if rooms.remove(room).is_some() {
+            METRICS.rooms_live.set(rooms.len() as i64);
+        }
+    }
+
     fn start_peer(&self, user: UserId) -> Result<Addr<PeerActor>, RegistryError> {
         let node = self.node()?;
         Ok(PeerActor::start_in_arbiter(&self.arbiter, move |_| {
@@ -191,6 +215,15 @@ where
 impl Router for LocalRegistry {
     fn send_session(&self, id: SessionId, out: Outbound) -> bool {
         Host::session(self, id).is_some_and(|s| s.deliver(out))
+    }
+
+    fn deliver(&self, _node: NodeTag, delivery: Delivery) {
+        let sessions = LocalRegistry::sessions(self);
+        for id in &delivery.sessions {
+            if let Some(entry) = sessions.get(id) {
+                entry.sink.deliver(delivery.out.clone());
+            }
+        }
     }
 
     fn send_room(&self, room: &RoomName, command: RoomCommand) -> Result<(), RegistryError> {
@@ -267,6 +300,14 @@ impl Router for LocalRegistry {
 
     fn user_online(&self, user: UserId) -> bool {
         self.online().contains_key(&user)
+    }
+
+    fn user_nodes(&self, user: UserId) -> futures_util::future::BoxFuture<'static, Vec<NodeTag>> {
+        let here = match (self.user_online(user), self.node()) {
+            (true, Ok(node)) => vec![node.node_tag],
+            _ => Vec::new(),
+        };
+        Box::pin(std::future::ready(here))
     }
 }
 

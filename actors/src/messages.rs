@@ -58,6 +58,13 @@ pub enum RoomCommand {
         from: UserId,
         out: Outbound,
     },
+    /// From a node with sessions in the room, after the room changed owner or the node
+    /// missed part of its fan-out: these sessions are members, and have had every message
+    /// up to `since`. The room adds them (no `joined` again) and sends them what follows.
+    Rejoin {
+        members: Vec<RoomMember>,
+        since: u64,
+    },
     /// Test-only fault injection: the room panics.
     Panic,
     /// Test-only fault injection: the next `n` commits fail as if the store were down.
@@ -65,6 +72,26 @@ pub enum RoomCommand {
     /// From the registry: nobody has used the room for a while; stop if idle (see
     /// `Registry::finish_room_passivation`). Always the last command before an answer.
     Passivate,
+}
+
+impl RoomCommand {
+    /// The session that expects an answer to this command, and its request id.
+    pub fn requester(&self) -> Option<(SessionId, Option<RequestId>)> {
+        match self {
+            RoomCommand::Join { member, re, .. } | RoomCommand::Say { member, re, .. } => {
+                Some((member.session, re.clone()))
+            }
+            RoomCommand::Leave { session, re } | RoomCommand::History { session, re, .. } => {
+                Some((*session, re.clone()))
+            }
+            RoomCommand::SessionGone { .. }
+            | RoomCommand::Rejoin { .. }
+            | RoomCommand::Offer { .. }
+            | RoomCommand::Panic
+            | RoomCommand::FailCommits(_)
+            | RoomCommand::Passivate => None,
+        }
+    }
 }
 
 /// Every command a peer takes.

@@ -2,7 +2,7 @@
 //! the address for "send this to user U" and tells rooms when a session of U has gone.
 
 use crate::messages::{PeerCommand, RoomCommand, TransferCommand};
-use crate::protocol::{SessionId, UserId};
+use crate::protocol::{RoomName, SessionId, UserId};
 use crate::NodeContext;
 use actix::prelude::*;
 use std::collections::HashSet;
@@ -25,6 +25,33 @@ impl PeerActor {
             node,
             sessions: HashSet::new(),
             transfers: HashSet::new(),
+        }
+    }
+}
+
+impl PeerActor {
+    /// Tells the user's transfers and rooms that `session` ended; `user_offline` when the
+    /// user has no session left (anywhere in the cluster).
+    fn session_gone(&self, session: SessionId, rooms: Vec<RoomName>, user_offline: bool) {
+        for transfer in &self.transfers {
+            let gone = TransferCommand::SessionGone {
+                session,
+                user: self.user,
+                user_offline,
+            };
+            let _ = self.node.router.send_transfer(*transfer, gone);
+        }
+        for room in rooms {
+            let gone = RoomCommand::SessionGone {
+                session,
+                user_offline,
+            };
+            if let Err(e) = self.node.router.send_room(&room, gone) {
+                log::debug!(
+                    "user {}: could not tell room {room} that a session ended: {e}",
+                    self.user
+                );
+            }
         }
     }
 }
@@ -62,29 +89,17 @@ impl Handler<PeerCommand> for PeerActor {
             }
             PeerCommand::Detach { session, rooms } => {
                 self.sessions.remove(&session);
-                let user_offline = self.sessions.is_empty();
-                for transfer in &self.transfers {
-                    let gone = TransferCommand::SessionGone {
-                        session,
-                        user: self.user,
-                        user_offline,
-                    };
-                    let _ = self.node.router.send_transfer(*transfer, gone);
+                let offline_here = self.sessions.is_empty();
+                if !offline_here || self.node.incarnation.is_none() {
+                    return self.session_gone(session, rooms, offline_here);
                 }
-                for room in rooms {
-                    if let Err(e) = self.node.router.send_room(
-                        &room,
-                        RoomCommand::SessionGone {
-                            session,
-                            user_offline,
-                        },
-                    ) {
-                        log::debug!(
-                            "user {}: could not tell room {room} that a session ended: {e}",
-                            self.user
-                        );
-                    }
-                }
+                // In a cluster the user may still be connected to another node: ask.
+                let me = self.node.node_tag;
+                let nodes = self.node.router.user_nodes(self.user);
+                ctx.spawn(nodes.into_actor(self).map(move |nodes, peer, _| {
+                    let offline = nodes.iter().all(|node| *node == me);
+                    peer.session_gone(session, rooms, offline);
+                }));
             }
             PeerCommand::Deliver { out, except } => {
                 for id in &self.sessions {

@@ -11,9 +11,9 @@
 //! in-process maps; the cluster implements them over Redis and the node-to-node links.
 
 use crate::messages::{
-    PeerCommand, RoomCommand, RoomCrash, TransferCommand, TransferInfo, TransferStart,
+    Delivery, PeerCommand, RoomCommand, RoomCrash, TransferCommand, TransferInfo, TransferStart,
 };
-use crate::protocol::{Outbound, RoomName, SessionId, User, UserId};
+use crate::protocol::{NodeTag, Outbound, RoomName, SessionId, User, UserId};
 use crate::store::TransferRecord;
 use futures_util::future::BoxFuture;
 use std::fmt;
@@ -86,12 +86,17 @@ pub trait Router: Send + Sync + 'static {
     fn send_user(&self, user: UserId, command: PeerCommand) -> Result<(), RegistryError>;
     /// Sends to a transfer; `NotFound` when it does not exist (any more).
     fn send_transfer(&self, id: Uuid, command: TransferCommand) -> Result<(), RegistryError>;
-    /// Sends a frame to a session, if it is connected.
+    /// Sends a frame to a session, on this node or another. False when it is known to be
+    /// gone (a session on another node counts as there until its node says otherwise).
     fn send_session(&self, id: SessionId, out: Outbound) -> bool;
+    /// Frames for sessions of one node: on this node they go straight to their queues.
+    fn deliver(&self, node: NodeTag, delivery: Delivery);
     /// Starts the actor of a new transfer.
     fn create_transfer(&self, id: Uuid, start: TransferStart) -> Result<(), RegistryError>;
-    /// Whether `user` has a welcomed session.
+    /// Whether `user` has a welcomed session on this node.
     fn user_online(&self, user: UserId) -> bool;
+    /// The nodes where `user` has welcomed sessions now.
+    fn user_nodes(&self, user: UserId) -> BoxFuture<'static, Vec<NodeTag>>;
 }
 
 /// What hosts actors on this node.

@@ -2,7 +2,9 @@
 //! the registry, the hash actor and the supervisor, wired into one [`NodeContext`].
 
 use crate::limits::{AddressCounter, ByteBudget, Limits, SignupLimiter, UserRateLimiter};
+use crate::cluster_registry::{ClusterPort, ClusterRegistry};
 use crate::local_registry::LocalRegistry;
+use crate::registry::{ClusterView, Host, Router};
 use crate::store::Store;
 use crate::supervisor::NodeSupervisor;
 use crate::transfer::book::{TransferBook, TransferLimits};
@@ -14,13 +16,15 @@ use std::sync::Arc;
 pub struct Runtime {
     pub node: Arc<NodeContext>,
     pub supervisor: Addr<NodeSupervisor>,
+    /// In a cluster: the registry, which takes envelopes and membership news from the node.
+    pub cluster: Option<Arc<ClusterRegistry>>,
 }
 
 /// How to build a node's runtime.
 pub struct RuntimeConfig {
     pub node_id: String,
-    /// Set in a cluster (see [`NodeContext::incarnation`]).
-    pub incarnation: Option<u64>,
+    /// Set in a cluster (see [`NodeContext::incarnation`]), with the cluster layer.
+    pub cluster: Option<(u64, Arc<dyn ClusterPort>)>,
     pub store: Arc<dyn Store>,
     pub limits: Limits,
     pub faults: bool,
@@ -30,7 +34,20 @@ pub struct RuntimeConfig {
 /// system.
 pub fn launch(config: RuntimeConfig) -> Result<Runtime, String> {
     let core = Arbiter::new();
-    let registry = Arc::new(LocalRegistry::new(core.handle()));
+    let local = Arc::new(LocalRegistry::new(core.handle()));
+    let node_tag = crate::protocol::NodeTag::of(&config.node_id);
+    let (incarnation, cluster) = match config.cluster {
+        Some((incarnation, port)) => {
+            let registry = ClusterRegistry::new(node_tag, local.clone(), port, core.handle());
+            (Some(incarnation), Some(registry))
+        }
+        None => (None, None),
+    };
+    let (router, host, view): (Arc<dyn Router>, Arc<dyn Host>, Arc<dyn ClusterView>) =
+        match &cluster {
+            Some(c) => (c.clone(), c.clone(), c.clone()),
+            None => (local.clone(), local.clone(), local.clone()),
+        };
     let hasher = crate::hash_actor::HashActor::start()
         .map_err(|e| format!("cannot start the hash actor: {e}"))?;
     let limits = config.limits;
@@ -40,12 +57,12 @@ pub fn launch(config: RuntimeConfig) -> Result<Runtime, String> {
         offers_per_minute: limits.offers_per_minute,
     });
     let node = Arc::new(NodeContext {
-        node_tag: crate::protocol::NodeTag::of(&config.node_id),
+        node_tag,
         node_id: config.node_id,
-        incarnation: config.incarnation,
-        router: registry.clone(),
-        host: registry.clone(),
-        view: registry.clone(),
+        incarnation,
+        router,
+        host,
+        view,
         store: config.store,
         rate: UserRateLimiter::new(limits.rate_per_sec, limits.rate_burst),
         addresses: Arc::new(AddressCounter::new(limits.connections_per_address)),
@@ -65,6 +82,10 @@ pub fn launch(config: RuntimeConfig) -> Result<Runtime, String> {
         faults: config.faults,
     });
     let supervisor = NodeSupervisor::new(node.clone(), core).start();
-    registry.attach(&node, supervisor.clone().recipient());
-    Ok(Runtime { node, supervisor })
+    local.attach(&node, supervisor.clone().recipient());
+    Ok(Runtime {
+        node,
+        supervisor,
+        cluster,
+    })
 }

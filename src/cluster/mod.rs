@@ -26,6 +26,7 @@
 pub mod directory;
 pub mod redis_conn;
 pub mod membership;
+pub mod node;
 pub mod presence;
 
 #[cfg(test)]

@@ -20,11 +20,13 @@ use crate::registry::SessionRef;
 use crate::store::{Fence, OwnedKind, RoomSnapshot, StoreError, StoredMessage};
 use crate::{now_ms, NodeContext};
 use actix::prelude::*;
+use audience::{Added, Audience, Member};
 use sequence::Sequencer;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod audience;
 mod sequence;
 
 /// Messages a `join` without `since` replays, so a newcomer sees the conversation.
@@ -36,11 +38,10 @@ const RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 /// gapless, and the sender gets its acknowledgement late rather than an error.
 const COMMIT_RETRIES: u32 = 6;
 const FIRST_COMMIT_RETRY: Duration = Duration::from_millis(100);
-
-struct Member {
-    user: User,
-    sink: SessionRef,
-}
+/// Most messages a rejoin replays from the store (beyond what the room keeps): a node
+/// that missed more than this has been cut off so long that its clients re-sync with
+/// `join` and `history` anyway.
+const REJOIN_FROM_STORE: u64 = 1000;
 
 /// A message on its way to the store, then committed and waiting for lower `seq`s to go
 /// out first.
@@ -61,10 +62,8 @@ struct Cached {
 pub struct RoomActor {
     name: RoomName,
     node: Arc<NodeContext>,
-    members: HashMap<SessionId, Member>,
-    /// Sessions per user in this room; presence changes when a count moves between 0 and 1.
-    sessions_per_user: HashMap<UserId, usize>,
-    /// Highest `seq` handed out.
+    /// Member sessions, on this node and others.
+    members: Audience,
     /// Hands out `seq` and releases committed messages in order.
     sequence: Sequencer<Committed>,
     recent: VecDeque<Cached>,
@@ -89,8 +88,7 @@ impl RoomActor {
         RoomActor {
             name,
             node,
-            members: HashMap::new(),
-            sessions_per_user: HashMap::new(),
+            members: Audience::default(),
             sequence: Sequencer::starting_after(0),
             recent: VecDeque::new(),
             loaded: false,
@@ -157,31 +155,29 @@ impl RoomActor {
     /// never fanned out.
     fn adopt(&mut self, crash: RoomCrash, snapshot: &RoomSnapshot) {
         for member in crash.members {
-            if let Some(sink) = self.node.host.session(member.session) {
-                *self.sessions_per_user.entry(member.user.id).or_default() += 1;
-                self.members.insert(
-                    member.session,
-                    Member {
-                        user: member.user,
-                        sink,
-                    },
-                );
+            if let Some(sink) = self.sink_of(member.session) {
+                let session = member.session;
+                let member = Member {
+                    user: member.user,
+                    sink,
+                };
+                self.members.add(session, member);
             }
         }
-        let missed: Vec<Arc<str>> = self
+        let missed: Vec<(u64, Arc<str>)> = self
             .recent
             .iter()
             .filter(|m| m.seq > crash.delivered_seq)
-            .map(|m| m.json.clone())
+            .map(|m| (m.seq, m.json.clone()))
             .collect();
-        for json in missed {
-            self.broadcast(
-                &Outbound::Frame {
-                    kind: crate::protocol::ServerKind::Message,
-                    json,
-                },
-                None,
-            );
+        for (seq, json) in missed {
+            let out = Outbound::Frame {
+                kind: crate::protocol::ServerKind::Message,
+                json,
+            };
+            let room_seq = Some((&self.name, seq));
+            self.members
+                .broadcast(&*self.node.router, &out, None, room_seq);
         }
         log::info!(
             "room {} restarted with {} sessions at seq {}",
@@ -198,18 +194,24 @@ impl RoomActor {
             .room_size_changed(&self.name, self.members.len());
     }
 
-    fn broadcast(&self, out: &Outbound, except: Option<SessionId>) {
-        for (id, member) in &self.members {
-            if Some(*id) != except {
-                member.sink.deliver(out.clone());
-            }
+    /// The queue of a session connected to this node (`Some(None)` for a session on
+    /// another node); `None` when a local session has already ended.
+    fn sink_of(&self, session: SessionId) -> Option<Option<SessionRef>> {
+        if session.node != self.node.node_tag {
+            return Some(None);
         }
+        self.node.host.session(session).map(Some)
+    }
+
+    fn broadcast(&self, out: &Outbound, except: Option<SessionId>) {
+        self.members
+            .broadcast(&*self.node.router, out, except, None);
     }
 
     fn reply(&self, session: SessionId, out: Outbound) {
-        match self.members.get(&session) {
-            Some(member) => {
-                member.sink.deliver(out);
+        match self.members.get(&session).and_then(|m| m.sink.as_ref()) {
+            Some(sink) => {
+                sink.deliver(out);
             }
             None => {
                 self.node.router.send_session(session, out);
@@ -239,7 +241,7 @@ impl RoomActor {
         re: Option<RequestId>,
         ctx: &mut Context<Self>,
     ) {
-        let Some(sink) = self.node.host.session(member.session) else {
+        let Some(sink) = self.sink_of(member.session) else {
             return; // the session ended before its join arrived
         };
         if !self.recorded {
@@ -253,23 +255,79 @@ impl RoomActor {
                 }
             }));
         }
-        let rejoin = self.members.contains_key(&member.session);
-        self.members.insert(
+        let added = self.members.add(
             member.session,
             Member {
                 user: member.user.clone(),
                 sink,
             },
         );
-        if !rejoin {
-            let count = self.sessions_per_user.entry(member.user.id).or_default();
-            *count += 1;
-            if *count == 1 {
+        if let Added::New { first_of_user } = added {
+            if first_of_user {
                 self.presence(&member.user, PresenceStatus::Joined, Some(member.session));
             }
             self.size_changed();
         }
         self.send_joined(member.session, since, re.as_deref());
+    }
+
+    /// Members a node hands (back) to this instance: they are added quietly, and get every
+    /// message after `since`, older ones from the store first, before anything newer (the
+    /// mailbox waits for the store).
+    fn rejoin(&mut self, members: Vec<RoomMember>, since: u64, ctx: &mut Context<Self>) {
+        let mut sessions = Vec::with_capacity(members.len());
+        for member in members {
+            let Some(sink) = self.sink_of(member.session) else {
+                continue;
+            };
+            sessions.push(member.session);
+            let user = member.user.clone();
+            let added = self.members.add(member.session, Member { user, sink });
+            if added == (Added::New { first_of_user: true }) {
+                self.presence(&member.user, PresenceStatus::Joined, Some(member.session));
+            }
+        }
+        self.size_changed();
+        let oldest_kept = self
+            .recent
+            .front()
+            .map_or(self.sequence.released() + 1, |m| m.seq);
+        let missing = oldest_kept.saturating_sub(since.saturating_add(1));
+        if missing == 0 || since >= self.sequence.released() {
+            return self.replay_kept(&sessions, since);
+        }
+        let limit = missing.min(REJOIN_FROM_STORE) as usize;
+        let lookup = self.node.store.history(self.name.clone(), oldest_kept, limit);
+        ctx.wait(lookup.into_actor(self).map(move |result, room, _| {
+            match result {
+                Ok(older) => {
+                    for message in older.iter().filter(|m| m.seq > since) {
+                        let out = Outbound::Frame {
+                            kind: crate::protocol::ServerKind::Message,
+                            json: message_frame(message).to_json().into(),
+                        };
+                        let room_seq = Some((&room.name, message.seq));
+                        room.members
+                            .send_to(&*room.node.router, &sessions, &out, room_seq);
+                    }
+                }
+                Err(e) => log::warn!("room {}: rejoin replay from the store failed: {e}", room.name),
+            }
+            room.replay_kept(&sessions, since);
+        }));
+    }
+
+    /// The kept messages after `since`, to `sessions`.
+    fn replay_kept(&self, sessions: &[SessionId], since: u64) {
+        for cached in self.recent.iter().filter(|m| m.seq > since) {
+            let out = Outbound::Frame {
+                kind: crate::protocol::ServerKind::Message,
+                json: cached.json.clone(),
+            };
+            let room_seq = Some((&self.name, cached.seq));
+            self.members
+                .send_to(&*self.node.router, sessions, &out, room_seq);
+        }
     }
 
     /// `joined`, then every kept message after `since`.
@@ -296,7 +354,7 @@ impl RoomActor {
             truncated = true;
         }
         let replay = &wanted[wanted.len() - keep..];
-        let members = self.member_users();
+        let members = self.members.users();
         let joined = ServerFrame::Joined {
             room: &self.name,
             members: &members,
@@ -316,30 +374,12 @@ impl RoomActor {
         }
     }
 
-    /// The users in the room, once each, in a stable order.
-    fn member_users(&self) -> Vec<User> {
-        let mut users: Vec<User> = Vec::with_capacity(self.sessions_per_user.len());
-        for member in self.members.values() {
-            if !users.iter().any(|u| u.id == member.user.id) {
-                users.push(member.user.clone());
-            }
-        }
-        users.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.0.cmp(&b.id.0)));
-        users
-    }
-
     /// Removes a session; announces the user as `status` when it was their last one here.
     fn remove(&mut self, session: SessionId, status: PresenceStatus) -> bool {
-        let Some(member) = self.members.remove(&session) else {
+        let Some((member, last_of_user)) = self.members.remove(session) else {
             return false;
         };
-        let user_id = member.user.id;
-        let remaining = self.sessions_per_user.get_mut(&user_id).map(|count| {
-            *count -= 1;
-            *count
-        });
-        if remaining == Some(0) {
-            self.sessions_per_user.remove(&user_id);
+        if last_of_user {
             self.presence(&member.user, status, None);
         }
         self.size_changed();
@@ -353,7 +393,7 @@ impl RoomActor {
         re: Option<RequestId>,
         ctx: &mut Context<Self>,
     ) {
-        if !self.members.contains_key(&member.session) {
+        if !self.members.contains(&member.session) {
             let error = ProtocolError::new(
                 ErrorCode::Forbidden,
                 format!("join room {} before saying anything in it", self.name),
@@ -473,7 +513,9 @@ impl RoomActor {
             kind: crate::protocol::ServerKind::Message,
             json: frame.to_json().into(),
         };
-        self.broadcast(&out, Some(sender));
+        let room_seq = Some((&self.name, message.seq));
+        self.members
+            .broadcast(&*self.node.router, &out, Some(sender), room_seq);
         frame.re = re;
         self.reply(sender, frame.to_outbound());
         if let Outbound::Frame { json, .. } = out {
@@ -548,37 +590,30 @@ impl RoomActor {
     /// The transfer learns who may accept before anyone can: the recipients go to it first,
     /// and only then the offer to them.
     fn offer(&self, transfer: uuid::Uuid, from: UserId, out: Outbound) {
-        let others: Vec<&Member> = self
+        let others: Vec<SessionId> = self
             .members
-            .values()
-            .filter(|m| m.user.id != from)
+            .iter()
+            .filter(|(_, m)| m.user.id != from)
+            .map(|(session, _)| *session)
             .collect();
-        let mut recipients: Vec<User> = Vec::new();
-        for member in &others {
-            if !recipients.iter().any(|u| u.id == member.user.id) {
-                recipients.push(member.user.clone());
-            }
-        }
+        let recipients: Vec<User> = self
+            .members
+            .users()
+            .into_iter()
+            .filter(|u| u.id != from)
+            .collect();
         let command = TransferCommand::Recipients(recipients);
         if let Err(e) = self.node.router.send_transfer(transfer, command) {
             return log::debug!("room {}: offer {transfer} is gone: {e}", self.name);
         }
-        for member in others {
-            member.sink.deliver(out.clone());
-        }
+        self.members
+            .send_to(&*self.node.router, &others, &out, None);
     }
 
     fn crash_report(&self) -> RoomCrash {
         RoomCrash {
             room: self.name.clone(),
-            members: self
-                .members
-                .iter()
-                .map(|(session, m)| RoomMember {
-                    session: *session,
-                    user: m.user.clone(),
-                })
-                .collect(),
+            members: self.members.to_members(),
             delivered_seq: self.sequence.released(),
         }
     }
@@ -685,28 +720,10 @@ impl Handler<RoomCommand> for RoomActor {
                 from,
                 out,
             } => self.offer(transfer, from, out),
+            RoomCommand::Rejoin { members, since } => self.rejoin(members, since, ctx),
             RoomCommand::Panic => panic!("fault injection: room {} panics on request", self.name),
             RoomCommand::FailCommits(n) => self.failing_commits = n,
             RoomCommand::Passivate => {} // handled above
-        }
-    }
-}
-
-impl RoomCommand {
-    /// The session that expects an answer to this command, and its request id.
-    fn requester(&self) -> Option<(SessionId, Option<RequestId>)> {
-        match self {
-            RoomCommand::Join { member, re, .. } | RoomCommand::Say { member, re, .. } => {
-                Some((member.session, re.clone()))
-            }
-            RoomCommand::Leave { session, re } | RoomCommand::History { session, re, .. } => {
-                Some((*session, re.clone()))
-            }
-            RoomCommand::SessionGone { .. }
-            | RoomCommand::Offer { .. }
-            | RoomCommand::Panic
-            | RoomCommand::FailCommits(_)
-            | RoomCommand::Passivate => None,
         }
     }
 }
