@@ -5,6 +5,7 @@
 //! starts them ([`node`]). Behaviour lives in the `peerlink-actors` crate; this crate
 //! supplies what the actors must not contain: sockets, routes and SQL.
 
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod node;
