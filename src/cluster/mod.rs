@@ -1,6 +1,8 @@
 //! The cluster: which nodes are alive ([`membership`]), which node owns each room,
 //! conversation and transfer ([`directory`]), and where each user is connected
-//! ([`presence`]), all kept in Redis over one reconnecting connection ([`redis_conn`]).
+//! ([`presence`]), all kept in Redis over one reconnecting connection ([`redis_conn`]);
+//! the authenticated node-to-node TCP links that carry envelopes ([`link`]); and this
+//! node's port for the actors' cluster registry, which ties them together ([`node`]).
 //!
 //! Every decision that two nodes could race on is one Lua script, so Redis serialises
 //! it. Membership owns the rule that ties the three together: an incarnation whose alive
@@ -24,10 +26,11 @@
 //! Redis (or a primary with replicas), not on Redis Cluster.
 
 pub mod directory;
-pub mod redis_conn;
+pub mod link;
 pub mod membership;
 pub mod node;
 pub mod presence;
+pub mod redis_conn;
 
 #[cfg(test)]
 mod test_redis;
