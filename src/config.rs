@@ -230,7 +230,9 @@ impl std::fmt::Debug for ClusterConfig {
 /// A URL with its password (if any) hidden.
 fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://(redacted){}", &url[..scheme], &url[at..]),
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://(redacted){}", &url[..scheme], &url[at..])
+        }
         _ => url.to_owned(),
     }
 }
@@ -533,7 +535,11 @@ impl ServeArgs {
         bind: SocketAddr,
         node_id_given: &bool,
     ) -> Result<Option<ClusterConfig>, ConfigError> {
-        let Some(redis_url) = self.redis_url.as_deref().map(str::trim).filter(|r| !r.is_empty())
+        let Some(redis_url) = self
+            .redis_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
         else {
             return Ok(None);
         };

@@ -1,6 +1,7 @@
 //! Wiring: storage, the actor runtime and the HTTP server of one node, from start to a
 //! clean stop.
 
+use crate::cluster::node::NodeCluster;
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::storage::disk::DataVolume;
@@ -8,10 +9,12 @@ use crate::storage::uploads::BlobStore;
 use crate::storage::{DbStore, StorageError, StoreConfig};
 use crate::token;
 use actix_web::{web, App, HttpServer};
+use peerlink_actors::cluster_registry::ClusterPort;
 use peerlink_actors::metrics::METRICS;
 use peerlink_actors::runtime::{launch, RuntimeConfig};
 use peerlink_actors::supervisor::ShutDown;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
@@ -51,15 +54,38 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
         pool_size: POOL_SIZE,
         session_ttl: config.limits.session_ttl,
     })?;
+    let cluster = match &config.cluster {
+        Some(settings) => {
+            let incarnation = store.register_node(&config.node_id)?;
+            let cluster = NodeCluster::start(config.node_id.clone(), incarnation, settings.clone())
+                .map_err(|source| NodeError::Bind {
+                    addr: settings.link_bind.to_string(),
+                    source,
+                })?;
+            log::info!(
+                "cluster node {} incarnation {incarnation}; links on {}",
+                config.node_id,
+                cluster.link_addr()
+            );
+            Some(cluster)
+        }
+        None => None,
+    };
     let runtime = launch(RuntimeConfig {
         node_id: config.node_id.clone(),
-        cluster: None,
+        cluster: cluster.as_ref().map(|c| {
+            let port: Arc<dyn ClusterPort> = c.clone();
+            (c.incarnation(), port)
+        }),
         store: store.clone(),
         limits: config.limits.clone(),
         faults,
     })
     .map_err(NodeError::Runtime)?;
-    restore_transfers(&runtime.node).await;
+    if cluster.is_none() {
+        // In a cluster a stored transfer is taken up by the node that next needs it.
+        restore_transfers(&runtime.node).await;
+    }
     let blobs =
         BlobStore::open(&config.data_dir.join("blobs")).map_err(|source| NodeError::DataDir {
             path: config.data_dir.join("blobs").display().to_string(),
@@ -89,6 +115,7 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
         upload_claims: Default::default(),
         bind: Default::default(),
         draining: Default::default(),
+        cluster: cluster.clone(),
     });
     let listening = state.clone();
     let connections = std::sync::Arc::new(http::ConnectionLimits {
@@ -123,6 +150,16 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
     })?;
     let addrs: Vec<String> = server.addrs().iter().map(ToString::to_string).collect();
     let _ = listening.bind.set(addrs.join(","));
+    if let (Some(cluster), Some(registry), Some(http)) = (
+        &cluster,
+        runtime.cluster.clone(),
+        server.addrs().first().copied(),
+    ) {
+        cluster
+            .join(http, registry)
+            .await
+            .map_err(NodeError::Runtime)?;
+    }
     for addr in server.addrs() {
         // Tests and scripts wait for this line to learn the port.
         println!("peerlink: listening on http://{addr}");

@@ -38,8 +38,11 @@ use uuid::Uuid;
 /// What the cluster registry needs from the node's cluster layer.
 pub trait ClusterPort: Send + Sync + 'static {
     /// The node that owns `kind`/`key`, claiming it for this node when no live node does.
-    fn place(&self, kind: OwnedKind, key: String)
-        -> BoxFuture<'static, Result<NodeTag, RegistryError>>;
+    fn place(
+        &self,
+        kind: OwnedKind,
+        key: String,
+    ) -> BoxFuture<'static, Result<NodeTag, RegistryError>>;
     /// A cached placement of `kind`/`key` is wrong: look it up again next time.
     fn invalidate(&self, kind: OwnedKind, key: &str);
     /// This node no longer hosts `kind`/`key` (passivated): free its directory entry.
@@ -83,7 +86,9 @@ pub struct ClusterRegistry {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl ClusterRegistry {

@@ -13,7 +13,8 @@
 //! from the store); otherwise it gets the waiting commands and goes on.
 
 use crate::messages::{
-    Delivery, PeerCommand, RoomCommand, RoomCrash, RoomCrashed, TransferCommand, TransferInfo, TransferStart,
+    Delivery, PeerCommand, RoomCommand, RoomCrash, RoomCrashed, TransferCommand, TransferInfo,
+    TransferStart,
 };
 use crate::metrics::METRICS;
 use crate::peer::PeerActor;
@@ -174,7 +175,9 @@ impl LocalRegistry {
 
     /// Whose a welcomed session is.
     pub fn user_of(&self, session: SessionId) -> Option<UserId> {
-        LocalRegistry::sessions(self).get(&session).map(|entry| entry.user.id)
+        LocalRegistry::sessions(self)
+            .get(&session)
+            .map(|entry| entry.user.id)
     }
 
     /// Drops a room's slot without restarting it: its instance stopped because another

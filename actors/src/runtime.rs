@@ -1,8 +1,8 @@
 //! Starting a node's actor runtime: the core arbiter where rooms, peers and transfers run,
 //! the registry, the hash actor and the supervisor, wired into one [`NodeContext`].
 
-use crate::limits::{AddressCounter, ByteBudget, Limits, SignupLimiter, UserRateLimiter};
 use crate::cluster_registry::{ClusterPort, ClusterRegistry};
+use crate::limits::{AddressCounter, ByteBudget, Limits, SignupLimiter, UserRateLimiter};
 use crate::local_registry::LocalRegistry;
 use crate::registry::{ClusterView, Host, Router};
 use crate::store::Store;

@@ -22,10 +22,10 @@
 //! caller: a node that receives work for something it does not own answers so, and the
 //! sender calls [`Directory::invalidate`] and looks again. Claims never read the cache.
 
-use super::redis_conn::ClusterError;
 use super::membership::{
     lock, millis, script_with_declare_dead, Membership, Shared, TOMBSTONE_TTL,
 };
+use super::redis_conn::ClusterError;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 

@@ -43,7 +43,9 @@ pub struct NodeCluster {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn kind_of(kind: OwnedKind) -> Kind {
@@ -66,8 +68,12 @@ impl NodeCluster {
         incarnation: u64,
         config: ClusterConfig,
     ) -> std::io::Result<Arc<NodeCluster>> {
-        let link_config =
-            LinkConfig::new(id.clone(), incarnation, config.secret.clone(), config.link_bind);
+        let link_config = LinkConfig::new(
+            id.clone(),
+            incarnation,
+            config.secret.clone(),
+            config.link_bind,
+        );
         let this: Arc<OnceLock<Weak<NodeCluster>>> = Arc::new(OnceLock::new());
         let events = this.clone();
         let (links, link_addr) = Links::start(link_config, move |event| {
@@ -88,6 +94,10 @@ impl NodeCluster {
         });
         let _ = this.set(Arc::downgrade(&cluster));
         Ok(cluster)
+    }
+
+    pub fn incarnation(&self) -> u64 {
+        self.incarnation
     }
 
     pub fn link_addr(&self) -> SocketAddr {
@@ -181,7 +191,9 @@ impl NodeCluster {
             }
         }
         self.links.forget(id);
-        log::warn!("node {id} (incarnation {incarnation}) is gone; taking over what it owned as needed");
+        log::warn!(
+            "node {id} (incarnation {incarnation}) is gone; taking over what it owned as needed"
+        );
         if let Some(registry) = self.registry() {
             registry.node_down(tag);
         }

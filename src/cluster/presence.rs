@@ -11,8 +11,8 @@
 //!
 //! This module never counts sessions itself: the caller says how many this node has.
 
-use super::redis_conn::ClusterError;
 use super::membership::{millis, Membership, Owner, Shared};
+use super::redis_conn::ClusterError;
 use std::sync::{Arc, LazyLock};
 use uuid::Uuid;
 

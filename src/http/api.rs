@@ -71,13 +71,33 @@ pub async fn rooms_with_sessions(state: &AppState) -> Result<Vec<serde_json::Val
         .collect())
 }
 
-/// `GET /api/cluster/nodes`: where clients may connect. A single node lists itself.
+/// `GET /api/cluster/nodes`: where clients may connect. A single node lists itself; a
+/// cluster node lists every live node (not draining) at the HTTP address it is bound to.
 pub async fn cluster_nodes(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let (scheme, host) = client_facing_host(&req, &state.trusted_proxies);
-    let node = serde_json::json!({
-        "id": state.node.node_id,
-        "url": format!("{scheme}://{host}"),
-        "connections": state.node.view.session_count(),
-    });
-    HttpResponse::Ok().json(serde_json::json!({ "nodes": [node] }))
+    let Some(cluster) = &state.cluster else {
+        let node = serde_json::json!({
+            "id": state.node.node_id,
+            "url": format!("{scheme}://{host}"),
+            "connections": state.node.view.session_count(),
+        });
+        return HttpResponse::Ok().json(serde_json::json!({ "nodes": [node] }));
+    };
+    let nodes: Vec<serde_json::Value> = cluster
+        .live()
+        .into_iter()
+        .filter(|record| !record.draining)
+        .map(|record| {
+            let here = record.id == state.node.node_id;
+            let mut node = serde_json::json!({
+                "id": record.id,
+                "url": if here { format!("{scheme}://{host}") } else { format!("{scheme}://{}", record.http) },
+            });
+            if here {
+                node["connections"] = state.node.view.session_count().into();
+            }
+            node
+        })
+        .collect();
+    HttpResponse::Ok().json(serde_json::json!({ "nodes": nodes }))
 }

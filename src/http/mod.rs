@@ -55,6 +55,8 @@ pub struct AppState {
     pub draining: std::sync::atomic::AtomicBool,
     /// Uploads a request is writing right now: one writer at a time.
     pub upload_claims: upload_claims::UploadClaims,
+    /// Set when the node is one of a cluster.
+    pub cluster: Option<Arc<crate::cluster::node::NodeCluster>>,
 }
 
 /// Largest JSON body the API accepts.

@@ -3,6 +3,7 @@
 //! over real WebSockets.
 #![allow(dead_code, clippy::result_large_err)]
 
+pub mod cluster;
 pub mod raw;
 
 use futures_util::{SinkExt, StreamExt};
@@ -200,6 +201,17 @@ impl Node {
             std::thread::sleep(Duration::from_millis(50));
         }
         false
+    }
+
+    /// Whether the process is still running (not exited, not a zombie).
+    pub fn running(&self) -> bool {
+        std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .ok()
+            .and_then(|stat| {
+                stat.rsplit_once(") ")
+                    .map(|(_, rest)| rest.starts_with('Z'))
+            })
+            .is_some_and(|zombie| !zombie)
     }
 
     /// SIGKILL: no shutdown code runs.

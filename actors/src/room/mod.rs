@@ -283,7 +283,11 @@ impl RoomActor {
             sessions.push(member.session);
             let user = member.user.clone();
             let added = self.members.add(member.session, Member { user, sink });
-            if added == (Added::New { first_of_user: true }) {
+            if added
+                == (Added::New {
+                    first_of_user: true,
+                })
+            {
                 self.presence(&member.user, PresenceStatus::Joined, Some(member.session));
             }
         }
@@ -297,7 +301,10 @@ impl RoomActor {
             return self.replay_kept(&sessions, since);
         }
         let limit = missing.min(REJOIN_FROM_STORE) as usize;
-        let lookup = self.node.store.history(self.name.clone(), oldest_kept, limit);
+        let lookup = self
+            .node
+            .store
+            .history(self.name.clone(), oldest_kept, limit);
         ctx.wait(lookup.into_actor(self).map(move |result, room, _| {
             match result {
                 Ok(older) => {
@@ -311,7 +318,10 @@ impl RoomActor {
                             .send_to(&*room.node.router, &sessions, &out, room_seq);
                     }
                 }
-                Err(e) => log::warn!("room {}: rejoin replay from the store failed: {e}", room.name),
+                Err(e) => log::warn!(
+                    "room {}: rejoin replay from the store failed: {e}",
+                    room.name
+                ),
             }
             room.replay_kept(&sessions, since);
         }));
