@@ -85,3 +85,191 @@ async fn a_room_spans_three_nodes_with_one_gapless_order() {
     }
     let _ = Value::Null;
 }
+
+/// What one chatting client did and saw.
+struct Chat {
+    /// `(seq, text)` of every message of its own that the node acknowledged.
+    acked: Vec<(u64, String)>,
+    /// The `seq` of every room message it received, in order (its own included).
+    seen: Vec<u64>,
+    /// Reconnections it needed.
+    moves: usize,
+}
+
+/// A client that says `texts` one at a time in `room`, waiting for each acknowledgement;
+/// when its node goes away it comes back on another live node (`ws_urls` in order, as the
+/// web page does) and rejoins from the last `seq` it saw; an unanswered or refused message
+/// is sent again.
+async fn chat(mut client: Client, ws_urls: Vec<String>, room: &str, texts: Vec<String>) -> Chat {
+    use common::Next;
+    use std::time::Duration;
+    let mut chat = Chat {
+        acked: Vec::new(),
+        seen: Vec::new(),
+        moves: 0,
+    };
+    let token = client.token.clone();
+    let mut texts = texts.into_iter().peekable();
+    'messages: while let Some(text) = texts.peek().cloned() {
+        let id = client.request_id();
+        let say = serde_json::json!({"type":"say","room":room,"text":text,"id":id});
+        let sent = client.try_send(say).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+        loop {
+            let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let next = if sent {
+                client.next_or_end(wait).await
+            } else {
+                Next::Ended
+            };
+            match next {
+                Next::Frame(f) if f["type"] == "message" && f["room"] == room => {
+                    let seq = f["seq"].as_u64().expect("seq");
+                    chat.seen.push(seq);
+                    if f["re"] == id.as_str() {
+                        chat.acked.push((seq, text.clone()));
+                        texts.next();
+                        continue 'messages;
+                    }
+                }
+                Next::Frame(f) if f["type"] == "error" && f["re"] == id.as_str() => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue 'messages; // refused (e.g. the room is moving): send again
+                }
+                Next::Frame(_) => {}
+                Next::Quiet => continue 'messages, // unanswered: send again
+                Next::Ended => {
+                    chat.moves += 1;
+                    let since = chat.seen.last().copied();
+                    client = reconnect(&ws_urls, &token).await;
+                    let mut join = serde_json::json!({"type":"join","room":room});
+                    if let Some(since) = since {
+                        join["since"] = since.into();
+                    }
+                    client.try_send(join).await;
+                    continue 'messages;
+                }
+            }
+        }
+    }
+    chat
+}
+
+/// Connects to the first node of `ws_urls` that answers, trying them all for a while.
+async fn reconnect(ws_urls: &[String], token: &str) -> Client {
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    loop {
+        for url in ws_urls {
+            if let Some(client) = Client::try_returning(url, token).await {
+                return client;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no live node took the client back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Every message of `room` in `seq` order, read by a new member on `node` from the start.
+async fn whole_room(node: &common::Node, room: &str) -> Vec<(u64, String)> {
+    let mut reader = Client::new_user(node, "reader").await;
+    let joined = reader.join(room, Some(0)).await;
+    let last = joined["last_seq"].as_u64().expect("last_seq") as usize;
+    read_messages(&mut reader, room, last).await
+}
+
+fn assert_gapless(seqs: &[u64], who: &str) {
+    for pair in seqs.windows(2) {
+        assert_eq!(
+            pair[1],
+            pair[0] + 1,
+            "{who}: seq {} after {}",
+            pair[1],
+            pair[0]
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_the_rooms_owner_mid_burst_loses_nothing_acknowledged() {
+    let mut cluster = Cluster::start(3).await;
+    let ws_urls: Vec<String> = cluster.nodes.iter().map(|n| n.ws_url()).collect();
+    let mut clients = Vec::new();
+    for (i, node) in cluster.nodes.iter().enumerate() {
+        let mut client = Client::new_user(node, &format!("talker{i}")).await;
+        client.join("busy", None).await;
+        clients.push(client);
+    }
+    let owner = cluster
+        .owner_of("busy")
+        .await
+        .expect("someone owns the room");
+    const PER_CLIENT: usize = 40;
+    let mut tasks = Vec::new();
+    for (i, client) in clients.into_iter().enumerate() {
+        // Each client prefers the other nodes after its own, as the page would.
+        let mut urls = ws_urls.clone();
+        urls.rotate_left(i + 1);
+        let texts: Vec<String> = (0..PER_CLIENT).map(|n| format!("{i}:{n}")).collect();
+        tasks.push(tokio::spawn(chat(client, urls, "busy", texts)));
+    }
+    // Mid-burst: wait until the room has some messages, then kill its owner.
+    let watcher = (owner + 1) % 3;
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    loop {
+        let (_, rooms) = cluster.nodes[watcher].get("/api/rooms").await;
+        let rooms: Value = serde_json::from_str(&rooms).unwrap_or(Value::Null);
+        let last = rooms["rooms"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["name"] == "busy"))
+            .and_then(|r| r["last_seq"].as_u64())
+            .unwrap_or(0);
+        if last >= 20 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the burst did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let killed_at = std::time::Instant::now();
+    cluster.nodes[owner].kill9();
+    let mut chats = Vec::new();
+    for task in tasks {
+        chats.push(task.await.expect("chat task"));
+    }
+    let failover = killed_at.elapsed();
+    let survivor = (owner + 1) % 3;
+    let stored = whole_room(&cluster.nodes[survivor], "busy").await;
+    let seqs: Vec<u64> = stored.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs.first(), Some(&1));
+    assert_gapless(&seqs, "the stored room");
+    for (i, chat) in chats.iter().enumerate() {
+        assert_eq!(
+            chat.acked.len(),
+            PER_CLIENT,
+            "client {i} got every message acknowledged"
+        );
+        for acked in &chat.acked {
+            assert!(
+                stored.contains(acked),
+                "client {i}: acknowledged {acked:?} is stored"
+            );
+        }
+        if i != owner {
+            assert_gapless(&chat.seen, &format!("client {i} (its node stayed)"));
+        }
+    }
+    assert!(
+        chats[owner].moves >= 1,
+        "the owner's client moved to another node"
+    );
+    eprintln!(
+        "failover: every client carried on {:.1} s after the kill (owner node-{})",
+        failover.as_secs_f64(),
+        owner + 1
+    );
+}

@@ -296,6 +296,16 @@ impl Drop for Node {
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// What [`Client::next_or_end`] found.
+#[derive(Debug)]
+pub enum Next {
+    Frame(Value),
+    /// Nothing arrived in time.
+    Quiet,
+    /// The connection ended (the node went away).
+    Ended,
+}
+
 /// One WebSocket connection to a node.
 pub struct Client {
     ws: Socket,
@@ -343,6 +353,39 @@ impl Client {
         client.send(json!({"type": "hello", "token": token})).await;
         client.welcome().await;
         client
+    }
+
+    /// Comes back as `token` through `ws_url`; `None` when that node does not answer.
+    pub async fn try_returning(ws_url: &str, token: &str) -> Option<Client> {
+        let connect = tokio_tungstenite::connect_async(ws_url);
+        let (ws, _) = tokio::time::timeout(WAIT, connect).await.ok()?.ok()?;
+        let mut client = Client {
+            ws,
+            held: VecDeque::new(),
+            data: VecDeque::new(),
+            user_id: String::new(),
+            name: String::new(),
+            token: String::new(),
+            session: String::new(),
+            next_id: 0,
+        };
+        if !client
+            .try_send(json!({"type": "hello", "token": token}))
+            .await
+        {
+            return None;
+        }
+        loop {
+            match client.next_or_end(WAIT).await {
+                Next::Frame(frame) if frame["type"] == "welcome" => {
+                    client.held.push_front(frame);
+                    client.welcome().await;
+                    return Some(client);
+                }
+                Next::Frame(_) => continue,
+                Next::Quiet | Next::Ended => return None,
+            }
+        }
     }
 
     async fn welcome(&mut self) {
@@ -496,6 +539,33 @@ impl Client {
     pub async fn reply_to(&mut self, id: &str) -> Value {
         let id = id.to_owned();
         self.next_matching(move |f| f["re"] == id.as_str()).await
+    }
+
+    /// The next JSON frame within `wait`, without panicking when the connection ends (for
+    /// clients that must survive their node going away).
+    pub async fn next_or_end(&mut self, wait: Duration) -> Next {
+        if let Some(frame) = self.held.pop_front() {
+            return Next::Frame(frame);
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return Next::Quiet,
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    return Next::Frame(serde_json::from_str(&text).expect("frames are JSON"))
+                }
+                Ok(Some(Ok(Message::Binary(data)))) => self.data.push_back(data.to_vec()),
+                Ok(Some(Ok(Message::Close(_)))) | Ok(Some(Err(_))) | Ok(None) => {
+                    return Next::Ended
+                }
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
+    /// Sends a frame; false when the connection is gone.
+    pub async fn try_send(&mut self, frame: Value) -> bool {
+        self.ws.send(Message::text(frame.to_string())).await.is_ok()
     }
 
     /// Sends a frame with a fresh request id and returns the reply to it.
