@@ -273,3 +273,150 @@ async fn killing_the_rooms_owner_mid_burst_loses_nothing_acknowledged() {
         owner + 1
     );
 }
+
+/// Starts one chatting client per node in `room` (client `i` on node `i`, moving to the
+/// next nodes if its own goes away), each saying `per_client` messages.
+async fn chatters(
+    cluster: &Cluster,
+    room: &str,
+    per_client: usize,
+) -> Vec<tokio::task::JoinHandle<Chat>> {
+    let ws_urls: Vec<String> = cluster.nodes.iter().map(|n| n.ws_url()).collect();
+    let mut tasks = Vec::new();
+    for (i, node) in cluster.nodes.iter().enumerate() {
+        let mut client = Client::new_user(node, &format!("talker{i}")).await;
+        client.join(room, None).await;
+        let mut urls = ws_urls.clone();
+        urls.rotate_left(i + 1);
+        let texts: Vec<String> = (0..per_client).map(|n| format!("{i}:{n}")).collect();
+        let room = room.to_owned();
+        tasks.push(tokio::spawn(async move {
+            chat(client, urls, &room, texts).await
+        }));
+    }
+    tasks
+}
+
+/// Waits until `room` has at least `count` messages, as `node` reports it.
+async fn wait_for_messages(node: &common::Node, room: &str, count: u64) {
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    loop {
+        let (_, rooms) = node.get("/api/rooms").await;
+        let rooms: Value = serde_json::from_str(&rooms).unwrap_or(Value::Null);
+        let last = rooms["rooms"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["name"] == room))
+            .and_then(|r| r["last_seq"].as_u64())
+            .unwrap_or(0);
+        if last >= count {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{room} has {last} messages, not {count}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Every acknowledged message is stored, and the room is one gapless order from 1.
+fn assert_nothing_acknowledged_lost(stored: &[(u64, String)], chats: &[Chat]) {
+    let seqs: Vec<u64> = stored.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs.first(), Some(&1));
+    assert_gapless(&seqs, "the stored room");
+    for (i, chat) in chats.iter().enumerate() {
+        for acked in &chat.acked {
+            assert!(
+                stored.contains(acked),
+                "client {i}: acknowledged {acked:?} is stored"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_paused_owner_past_its_lease_changes_nothing_and_leaves() {
+    let cluster = Cluster::start(3).await;
+    let tasks = chatters(&cluster, "paused", 30).await;
+    let owner = cluster
+        .owner_of("paused")
+        .await
+        .expect("someone owns the room");
+    let other = (owner + 1) % 3;
+    wait_for_messages(&cluster.nodes[other], "paused", 10).await;
+    // Stopped past its lease (dead after 2.5 s): another node takes the room over while
+    // the others keep writing. Then it wakes up with whatever it had in hand.
+    cluster.nodes[owner].signal("STOP");
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    cluster.nodes[owner].signal("CONT");
+    let mut chats = Vec::new();
+    for task in tasks {
+        chats.push(task.await.expect("chat task"));
+    }
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    while cluster.nodes[owner].running() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stale owner did not leave"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let stored = whole_room(&cluster.nodes[other], "paused").await;
+    assert_nothing_acknowledged_lost(&stored, &chats);
+    for (i, chat) in chats.iter().enumerate().filter(|(i, _)| *i != owner) {
+        assert_gapless(&chat.seen, &format!("client {i}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_killed_and_restarted_empty_mid_chat_loses_nothing() {
+    let mut cluster = Cluster::start(3).await;
+    let tasks = chatters(&cluster, "steady", 40).await;
+    wait_for_messages(&cluster.nodes[0], "steady", 15).await;
+    cluster.redis.kill9_and_restart_empty();
+    let mut chats = Vec::new();
+    for task in tasks {
+        chats.push(task.await.expect("chat task"));
+    }
+    cluster.wait_for_nodes(3).await;
+    let stored = whole_room(&cluster.nodes[1], "steady").await;
+    assert_nothing_acknowledged_lost(&stored, &chats);
+    for (i, chat) in chats.iter().enumerate() {
+        assert_gapless(&chat.seen, &format!("client {i}"));
+        assert_eq!(chat.moves, 0, "client {i} kept its connection");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn presence_is_cluster_wide() {
+    let cluster = Cluster::start(3).await;
+    let mut watcher = Client::new_user(&cluster.nodes[2], "watcher").await;
+    watcher.join("hall", None).await;
+    let mut first = Client::new_user(&cluster.nodes[0], "ann").await;
+    first.join("hall", None).await;
+    let joined = watcher.next_of("presence").await;
+    assert_eq!(
+        (joined["user"]["name"].as_str(), joined["status"].as_str()),
+        (Some("ann"), Some("joined"))
+    );
+    // Ann's second session, on another node, in the room too.
+    let mut second = Client::returning(&cluster.nodes[1], &first.token).await;
+    second.join("hall", None).await;
+    // Her first session ends: she is still here (on node 2), so nobody hears of it.
+    first.close().await;
+    second.say("hall", "still here").await;
+    let next = watcher
+        .next_matching(|f| f["type"] == "presence" || f["type"] == "message")
+        .await;
+    assert_eq!(
+        next["type"], "message",
+        "no presence while Ann is connected elsewhere: {next}"
+    );
+    // Her last session ends: now she is offline.
+    second.close().await;
+    let gone = watcher.next_of("presence").await;
+    assert_eq!(
+        (gone["user"]["name"].as_str(), gone["status"].as_str()),
+        (Some("ann"), Some("offline"))
+    );
+}

@@ -35,6 +35,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use uuid::Uuid;
 
+/// How long commands wait before a room whose owner could not be reached is looked up
+/// again: long enough not to spin while a dead owner is being declared dead, short next to
+/// the failover a client notices.
+const RETRY_PLACEMENT: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// What the cluster registry needs from the node's cluster layer.
 pub trait ClusterPort: Send + Sync + 'static {
     /// The node that owns `kind`/`key`, claiming it for this node when no live node does.
@@ -47,8 +52,9 @@ pub trait ClusterPort: Send + Sync + 'static {
     fn invalidate(&self, kind: OwnedKind, key: &str);
     /// This node no longer hosts `kind`/`key` (passivated): free its directory entry.
     fn release(&self, kind: OwnedKind, key: String);
-    /// Queues an envelope for another node; `Err` when that node cannot be reached.
-    fn send(&self, to: NodeTag, envelope: Envelope) -> Result<(), RegistryError>;
+    /// Queues an envelope for another node; when that node cannot be reached, the error
+    /// and the envelope back (nothing was queued).
+    fn send(&self, to: NodeTag, envelope: Envelope) -> Result<(), (RegistryError, Envelope)>;
     /// The nodes where `user` has sessions now.
     fn user_nodes(&self, user: UserId) -> BoxFuture<'static, Vec<NodeTag>>;
     /// How many sessions `user` has on this node now (0: none).
@@ -150,9 +156,29 @@ impl ClusterRegistry {
         }
     }
 
-    /// Redis lost its data (or this node's entries): every placement is looked up again.
+    /// Redis lost its data: this node claims the rooms it hosts again (they go on where
+    /// they are; other nodes keep sending to them). A room some other node claimed first
+    /// meanwhile stays fenced by the database: its next commit here is refused, and its
+    /// members move (see [`Host::room_moved`]).
     pub fn directory_reset(&self) {
-        self.rehome(|placement| !matches!(placement, Placement::Finding(_)));
+        let hosted: Vec<RoomName> = lock(&self.rooms)
+            .iter()
+            .filter(|(_, p)| matches!(p, Placement::Here))
+            .map(|(room, _)| room.clone())
+            .collect();
+        for room in hosted {
+            let claim = self.port.place(OwnedKind::Room, room.to_string());
+            let me = self.me;
+            self.arbiter.spawn(async move {
+                match claim.await {
+                    Ok(owner) if owner == me => {}
+                    Ok(owner) => {
+                        log::warn!("room {room}: node {owner} claimed it during the Redis reset")
+                    }
+                    Err(e) => log::warn!("room {room}: could not claim it again: {e}"),
+                }
+            });
+        }
     }
 
     fn rehome(&self, which: impl Fn(&Placement) -> bool) {
@@ -235,12 +261,17 @@ impl ClusterRegistry {
                     command,
                     hops,
                 };
-                if let Err(e) = self.port.send(node, envelope) {
-                    // Nothing was queued: the link refused at once.
+                if let Err((e, envelope)) = self.port.send(node, envelope) {
+                    // Nothing was queued: the owner is gone or its link is full. The
+                    // command waits while the room is looked up again, a moment later.
                     log::debug!("room {room}: owner {node} unreachable ({e}); looking again");
-                    rooms.remove(&room);
+                    let Envelope::Room { command, hops, .. } = envelope else {
+                        return;
+                    };
+                    rooms.insert(room.clone(), Placement::Finding(vec![(command, hops)]));
                     drop(rooms);
                     self.port.invalidate(OwnedKind::Room, room.as_str());
+                    self.find_later(room);
                 }
             }
             Some(Placement::Finding(waiting)) => waiting.push((command, hops)),
@@ -260,6 +291,17 @@ impl ClusterRegistry {
         self.arbiter.spawn(async move {
             let found = lookup.await;
             this.placed(room, found);
+        });
+    }
+
+    /// Looks the room up again after [`RETRY_PLACEMENT`].
+    fn find_later(&self, room: RoomName) {
+        let Some(this) = self.this.upgrade() else {
+            return;
+        };
+        self.arbiter.spawn(async move {
+            tokio::time::sleep(RETRY_PLACEMENT).await;
+            this.find(room);
         });
     }
 
@@ -401,7 +443,7 @@ impl Router for ClusterRegistry {
                 };
                 if node == this.me {
                     let _ = this.local.send_user(user, command);
-                } else if let Err(e) = this.port.send(node, Envelope::User { user, command }) {
+                } else if let Err((e, _)) = this.port.send(node, Envelope::User { user, command }) {
                     log::debug!("user {user}: node {node} unreachable: {e}");
                 }
             }
@@ -429,7 +471,7 @@ impl Router for ClusterRegistry {
         if node == self.me {
             return self.local.deliver(node, delivery);
         }
-        if let Err(e) = self.port.send(node, Envelope::Deliver(delivery)) {
+        if let Err((e, _)) = self.port.send(node, Envelope::Deliver(delivery)) {
             log::debug!("node {node} unreachable for a delivery: {e}");
         }
     }

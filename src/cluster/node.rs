@@ -319,15 +319,21 @@ impl ClusterPort for NodeCluster {
         }
     }
 
-    fn send(&self, to: NodeTag, envelope: Envelope) -> Result<(), RegistryError> {
-        let peer = lock(&self.peers)
-            .get(&to)
-            .cloned()
-            .ok_or_else(|| RegistryError::Unavailable(format!("node {to} is not live")))?;
-        let (header, body) = envelope.encode().map_err(unavailable)?;
-        self.links
-            .send(&peer, Frame { header, body })
-            .map_err(|e| RegistryError::Unavailable(format!("node {to}: {e}")))
+    fn send(&self, to: NodeTag, envelope: Envelope) -> Result<(), (RegistryError, Envelope)> {
+        let Some(peer) = lock(&self.peers).get(&to).cloned() else {
+            let error = RegistryError::Unavailable(format!("node {to} is not live"));
+            return Err((error, envelope));
+        };
+        let (header, body) = match envelope.encode() {
+            Ok(encoded) => encoded,
+            Err(e) => return Err((unavailable(e), envelope)),
+        };
+        self.links.send(&peer, Frame { header, body }).map_err(|e| {
+            (
+                RegistryError::Unavailable(format!("node {to}: {e}")),
+                envelope,
+            )
+        })
     }
 
     fn user_nodes(&self, user: UserId) -> BoxFuture<'static, Vec<NodeTag>> {

@@ -214,6 +214,15 @@ impl Node {
             .is_some_and(|zombie| !zombie)
     }
 
+    /// Sends a signal (`STOP`, `CONT`, …) to the node.
+    pub fn signal(&self, name: &str) {
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(sent, "send SIG{name}");
+    }
+
     /// SIGKILL: no shutdown code runs.
     pub fn kill9(&mut self) {
         self.child.kill().expect("kill the node");
