@@ -121,6 +121,10 @@ pub struct PeerNode {
 
 /// One unit on the wire. `header` is small (serialised by the caller), `body` may be large
 /// (file chunks). Limits: [`MAX_HEADER_LEN`] and [`MAX_BODY_LEN`].
+///
+/// A received frame's bytes share the read buffer they arrived in (about 512 KiB, or the frame's
+/// size if larger) and keep it allocated while they live: copy out a small part kept for
+/// long, such as a header held in a room's history.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Frame {
     pub header: Bytes,
@@ -279,6 +283,10 @@ impl Links {
     /// Binds, starts accepting on a dedicated thread (its own tokio current-thread runtime),
     /// and returns the links and the bound address. If `listen` was a wildcard address,
     /// advertise a routable one with this port instead.
+    ///
+    /// `events` runs on the link thread, for every connection: it must be quick (forward to
+    /// an actor or a channel), must not block, and must not panic (the connection it was
+    /// called for would end without its Down). It may call back into [`Links`].
     pub fn start(
         config: LinkConfig,
         events: impl Fn(LinkEvent) + Send + Sync + 'static,

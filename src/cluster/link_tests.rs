@@ -527,6 +527,61 @@ async fn a_batch_decodes_back_to_its_frames_byte_by_byte() {
     assert!(buf.is_empty());
 }
 
+#[tokio::test]
+async fn the_reader_returns_frames_of_every_size_through_short_reads() {
+    // Around the large-frame threshold, a whole read, and more than an empty buffer's room.
+    let sizes = [0, 65_535, 65_536, 65_537, 10, 262_144, 3, 600_000, 0, 1];
+    let sent: Vec<Frame> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &size)| frame(&[i as u8; 3], &vec![i as u8; size]))
+        .collect();
+    // A pipe of 4 KiB hands the reader a few KiB per read.
+    let (mut writing, reading) = tokio::io::duplex(4096);
+    let to_write = sent.clone();
+    let writer = tokio::spawn(async move {
+        BatchWriter::default()
+            .write_all(&mut writing, &to_write)
+            .await
+            .expect("written");
+        // A frame cut short: its prefix promises a body that never comes.
+        writing
+            .write_all(&[0, 0, 0, 0, 0, 0, 0, 9, 1])
+            .await
+            .expect("written");
+    });
+    let mut reader = wire::FrameReader::new(reading);
+    for expected in &sent {
+        let frame = reader.next().await.expect("readable").expect("a frame");
+        assert!(
+            frame == *expected,
+            "frame of {} bytes differs",
+            expected.body.len()
+        );
+    }
+    writer.await.expect("the writer finished");
+    assert!(matches!(
+        reader.next().await,
+        Err(wire::ReadError::Truncated)
+    ));
+}
+
+#[tokio::test]
+async fn the_reader_ends_cleanly_when_the_peer_closes_between_frames() {
+    let (mut writing, reading) = tokio::io::duplex(4096);
+    BatchWriter::default()
+        .write_all(&mut writing, &[frame(b"last", b"one")])
+        .await
+        .expect("written");
+    drop(writing);
+    let mut reader = wire::FrameReader::new(reading);
+    assert_eq!(
+        reader.next().await.expect("readable"),
+        Some(frame(b"last", b"one"))
+    );
+    assert_eq!(reader.next().await.expect("readable"), None);
+}
+
 #[test]
 fn incomplete_frames_wait_for_more_bytes() {
     let mut buf = BytesMut::from(&[0, 0, 0, 2, 0, 0, 0, 3, b'h'][..]);

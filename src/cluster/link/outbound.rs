@@ -25,9 +25,8 @@ use tokio_util::sync::CancellationToken;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Longest handshake, either side: a peer that has not proved itself by then is closed.
-/// Three round trips take milliseconds even across regions; 5 s leaves room for a node
-/// paused by a long GC-like stall of its host, and is short enough that silent strangers
-/// do not pile up.
+/// Three round trips take milliseconds even between regions; 5 s leaves room for a host
+/// that is briefly overloaded, and is short enough that silent strangers do not pile up.
 pub(super) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// First pause before dialing again after a failed dial or a broken connection: long
