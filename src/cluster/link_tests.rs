@@ -421,6 +421,30 @@ fn frames_over_the_limits_are_refused_at_send() {
 }
 
 #[test]
+fn links_can_be_shared_between_threads() {
+    fn shareable<T: Clone + Send + Sync + 'static>() {}
+    shareable::<Links>();
+    let a = start_node("a", 1, SECRET);
+    let b = start_node("b", 1, SECRET);
+    let senders: Vec<_> = (0..4u8)
+        .map(|thread| {
+            let (links, to) = (a.links.clone(), b.me.clone());
+            std::thread::spawn(move || links.send(&to, frame(&[thread], b"")))
+        })
+        .collect();
+    for sender in senders {
+        sender.join().expect("no panic").expect("queued");
+    }
+    let mut from_threads: Vec<u8> = b
+        .frames_from(&a.me, 4)
+        .iter()
+        .map(|f| f.header[0])
+        .collect();
+    from_threads.sort_unstable();
+    assert_eq!(from_threads, [0, 1, 2, 3]);
+}
+
+#[test]
 fn start_refuses_a_short_secret_and_a_bad_node_id() {
     let short = LinkConfig::new("a", 1, Arc::from(&b"too short"[..]), loopback_any_port());
     assert!(Links::start(short, |_| {}).is_err());
