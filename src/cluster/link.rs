@@ -49,6 +49,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::{self, JoinHandle, ThreadId};
+use std::time::Duration;
 use tokio::task;
 use tokio_util::sync::CancellationToken;
 
@@ -63,6 +64,11 @@ pub const DEFAULT_MAX_QUEUED_BYTES: usize = 64 * 1024 * 1024;
 /// The shortest cluster secret [`Links::start`] accepts: 256 bits, the HMAC-SHA256 key
 /// strength.
 pub const MIN_SECRET_LEN: usize = 32;
+
+/// Longest handshake, either side: a peer that has not proved itself by then is closed.
+/// Three round trips take milliseconds even between regions; 5 s leaves room for a host
+/// that is briefly overloaded, and is short enough that silent strangers do not pile up.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How this node takes part in the link.
 #[derive(Clone)]
