@@ -49,6 +49,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::{self, JoinHandle, ThreadId};
+use std::time::Duration;
 use tokio::task;
 use tokio_util::sync::CancellationToken;
 
@@ -63,6 +64,11 @@ pub const DEFAULT_MAX_QUEUED_BYTES: usize = 64 * 1024 * 1024;
 /// The shortest cluster secret [`Links::start`] accepts: 256 bits, the HMAC-SHA256 key
 /// strength.
 pub const MIN_SECRET_LEN: usize = 32;
+
+/// Longest handshake, either side: a peer that has not proved itself by then is closed.
+/// Three round trips take milliseconds even between regions; 5 s leaves room for a host
+/// that is briefly overloaded, and is short enough that silent strangers do not pile up.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How this node takes part in the link.
 #[derive(Clone)]
@@ -121,6 +127,10 @@ pub struct PeerNode {
 
 /// One unit on the wire. `header` is small (serialised by the caller), `body` may be large
 /// (file chunks). Limits: [`MAX_HEADER_LEN`] and [`MAX_BODY_LEN`].
+///
+/// A received frame's bytes share the read buffer they arrived in (about 512 KiB, or the frame's
+/// size if larger) and keep it allocated while they live: copy out a small part kept for
+/// long, such as a header held in a room's history.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Frame {
     pub header: Bytes,
@@ -279,6 +289,10 @@ impl Links {
     /// Binds, starts accepting on a dedicated thread (its own tokio current-thread runtime),
     /// and returns the links and the bound address. If `listen` was a wildcard address,
     /// advertise a routable one with this port instead.
+    ///
+    /// `events` runs on the link thread, for every connection: it must be quick (forward to
+    /// an actor or a channel), must not block, and must not panic (the connection it was
+    /// called for would end without its Down). It may call back into [`Links`].
     pub fn start(
         config: LinkConfig,
         events: impl Fn(LinkEvent) + Send + Sync + 'static,

@@ -421,6 +421,30 @@ fn frames_over_the_limits_are_refused_at_send() {
 }
 
 #[test]
+fn links_can_be_shared_between_threads() {
+    fn shareable<T: Clone + Send + Sync + 'static>() {}
+    shareable::<Links>();
+    let a = start_node("a", 1, SECRET);
+    let b = start_node("b", 1, SECRET);
+    let senders: Vec<_> = (0..4u8)
+        .map(|thread| {
+            let (links, to) = (a.links.clone(), b.me.clone());
+            std::thread::spawn(move || links.send(&to, frame(&[thread], b"")))
+        })
+        .collect();
+    for sender in senders {
+        sender.join().expect("no panic").expect("queued");
+    }
+    let mut from_threads: Vec<u8> = b
+        .frames_from(&a.me, 4)
+        .iter()
+        .map(|f| f.header[0])
+        .collect();
+    from_threads.sort_unstable();
+    assert_eq!(from_threads, [0, 1, 2, 3]);
+}
+
+#[test]
 fn start_refuses_a_short_secret_and_a_bad_node_id() {
     let short = LinkConfig::new("a", 1, Arc::from(&b"too short"[..]), loopback_any_port());
     assert!(Links::start(short, |_| {}).is_err());
@@ -525,6 +549,61 @@ async fn a_batch_decodes_back_to_its_frames_byte_by_byte() {
     }
     assert_eq!(decoded, sent);
     assert!(buf.is_empty());
+}
+
+#[tokio::test]
+async fn the_reader_returns_frames_of_every_size_through_short_reads() {
+    // Around the large-frame threshold, a whole read, and more than an empty buffer's room.
+    let sizes = [0, 65_535, 65_536, 65_537, 10, 262_144, 3, 600_000, 0, 1];
+    let sent: Vec<Frame> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &size)| frame(&[i as u8; 3], &vec![i as u8; size]))
+        .collect();
+    // A pipe of 4 KiB hands the reader a few KiB per read.
+    let (mut writing, reading) = tokio::io::duplex(4096);
+    let to_write = sent.clone();
+    let writer = tokio::spawn(async move {
+        BatchWriter::default()
+            .write_all(&mut writing, &to_write)
+            .await
+            .expect("written");
+        // A frame cut short: its prefix promises a body that never comes.
+        writing
+            .write_all(&[0, 0, 0, 0, 0, 0, 0, 9, 1])
+            .await
+            .expect("written");
+    });
+    let mut reader = wire::FrameReader::new(reading);
+    for expected in &sent {
+        let frame = reader.next().await.expect("readable").expect("a frame");
+        assert!(
+            frame == *expected,
+            "frame of {} bytes differs",
+            expected.body.len()
+        );
+    }
+    writer.await.expect("the writer finished");
+    assert!(matches!(
+        reader.next().await,
+        Err(wire::ReadError::Truncated)
+    ));
+}
+
+#[tokio::test]
+async fn the_reader_ends_cleanly_when_the_peer_closes_between_frames() {
+    let (mut writing, reading) = tokio::io::duplex(4096);
+    BatchWriter::default()
+        .write_all(&mut writing, &[frame(b"last", b"one")])
+        .await
+        .expect("written");
+    drop(writing);
+    let mut reader = wire::FrameReader::new(reading);
+    assert_eq!(
+        reader.next().await.expect("readable"),
+        Some(frame(b"last", b"one"))
+    );
+    assert_eq!(reader.next().await.expect("readable"), None);
 }
 
 #[test]

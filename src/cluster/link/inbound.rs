@@ -6,9 +6,8 @@
 //! frames in order across reconnections.
 
 use super::handshake::{self, Identity};
-use super::outbound::HANDSHAKE_TIMEOUT;
 use super::wire::{self, FrameReader, ReadError};
-use super::{bump, lock, LinkEvent, Shared};
+use super::{bump, lock, LinkEvent, Shared, HANDSHAKE_TIMEOUT};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;

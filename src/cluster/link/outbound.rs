@@ -6,7 +6,7 @@
 
 use super::handshake::{self, Identity};
 use super::wire::{self, BatchWriter};
-use super::{bump, lock, Frame, LinkError, LinkEvent, PeerNode, Shared};
+use super::{bump, lock, Frame, LinkError, LinkEvent, PeerNode, Shared, HANDSHAKE_TIMEOUT};
 use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,12 +23,6 @@ use tokio_util::sync::CancellationToken;
 /// How long a TCP connect may take. Without it a dial to a host that is gone waits out the
 /// kernel's SYN retries (over a minute); 5 s covers a loaded node's accept queue.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Longest handshake, either side: a peer that has not proved itself by then is closed.
-/// Three round trips take milliseconds even across regions; 5 s leaves room for a node
-/// paused by a long GC-like stall of its host, and is short enough that silent strangers
-/// do not pile up.
-pub(super) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// First pause before dialing again after a failed dial or a broken connection: long
 /// enough that a peer that refuses is not hammered, short enough that a restart is

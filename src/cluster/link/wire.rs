@@ -6,7 +6,7 @@
 //! body: bodies are split out of the read buffer.
 
 use super::{Frame, LinkError};
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 use std::io::{self, IoSlice};
 use std::ops::Range;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -25,6 +25,11 @@ const PREFIX_LEN: usize = 8;
 /// How much the reader asks the socket for at once: one file chunk, so a stream of chunks
 /// costs about one `read` each.
 const READ_CHUNK: usize = 256 * 1024;
+
+/// Frames over this size are read up to their end and no further (see
+/// [`FrameReader::make_room`]): a quarter of a read, so reading to the end of one costs at
+/// most one short extra read, and smaller frames are batched many to a read.
+const LARGE_FRAME: usize = READ_CHUNK / 4;
 
 /// A batch stops growing at this many bytes (it always holds at least one frame), so that
 /// the queue's byte count, and with it backpressure, drops while a long queue drains.
@@ -117,7 +122,9 @@ pub(super) fn decode(buf: &mut BytesMut) -> Result<Decoded, ReadError> {
     Ok(Decoded::Frame(Frame { header, body }))
 }
 
-/// Reads frames from one connection into one growing buffer.
+/// Reads frames from one connection. Bodies are split out of the read buffer; a body's
+/// bytes move again only when a large frame starts in the middle of a read and does not
+/// fit the room left behind it.
 pub(super) struct FrameReader<R> {
     io: R,
     buf: BytesMut,
@@ -127,7 +134,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub(super) fn new(io: R) -> Self {
         FrameReader {
             io,
-            buf: BytesMut::with_capacity(READ_CHUNK),
+            buf: BytesMut::new(),
         }
     }
 
@@ -138,15 +145,33 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 Decoded::Frame(frame) => return Ok(Some(frame)),
                 Decoded::Incomplete { frame_len } => frame_len,
             };
-            // Room for the whole frame (its lengths were checked) and at least one chunk.
-            self.buf.reserve(READ_CHUNK.max(frame_len - self.buf.len()));
-            if self.io.read_buf(&mut self.buf).await? == 0 {
+            let most = self.make_room(frame_len);
+            if self.io.read_buf(&mut (&mut self.buf).limit(most)).await? == 0 {
                 return if self.buf.is_empty() {
                     Ok(None)
                 } else {
                     Err(ReadError::Truncated)
                 };
             }
+        }
+    }
+
+    /// Reserves room for the next read (lengths are checked by now) and says how much to
+    /// read. A large frame is read to its last byte and no further, so the frame after it
+    /// starts in an empty buffer, which takes new room without moving a byte; small frames
+    /// are read greedily, many per read.
+    fn make_room(&mut self, frame_len: usize) -> usize {
+        let missing = frame_len - self.buf.len();
+        if self.buf.is_empty() {
+            // One chunk, with as much again behind it for the rest of a frame it starts.
+            self.buf.reserve(2 * READ_CHUNK);
+            READ_CHUNK
+        } else if frame_len > LARGE_FRAME {
+            self.buf.reserve(missing);
+            missing
+        } else {
+            self.buf.reserve(READ_CHUNK.max(missing));
+            self.buf.capacity() - self.buf.len()
         }
     }
 }
