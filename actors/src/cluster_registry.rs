@@ -54,7 +54,7 @@ pub trait ClusterPort: Send + Sync + 'static {
     fn release(&self, kind: OwnedKind, key: String);
     /// Queues an envelope for another node; when that node cannot be reached, the error
     /// and the envelope back (nothing was queued).
-    fn send(&self, to: NodeTag, envelope: Envelope) -> Result<(), (RegistryError, Envelope)>;
+    fn send(&self, to: NodeTag, envelope: Envelope) -> Result<(), (RegistryError, Box<Envelope>)>;
     /// The nodes where `user` has sessions now.
     fn user_nodes(&self, user: UserId) -> BoxFuture<'static, Vec<NodeTag>>;
     /// How many sessions `user` has on this node now (0: none).
@@ -265,7 +265,7 @@ impl ClusterRegistry {
                     // Nothing was queued: the owner is gone or its link is full. The
                     // command waits while the room is looked up again, a moment later.
                     log::debug!("room {room}: owner {node} unreachable ({e}); looking again");
-                    let Envelope::Room { command, hops, .. } = envelope else {
+                    let Envelope::Room { command, hops, .. } = *envelope else {
                         return;
                     };
                     rooms.insert(room.clone(), Placement::Finding(vec![(command, hops)]));
@@ -463,6 +463,7 @@ impl Router for ClusterRegistry {
             sessions: vec![id],
             out,
             room_seq: None,
+            personal: None,
         };
         self.port.send(id.node, Envelope::Deliver(delivery)).is_ok()
     }

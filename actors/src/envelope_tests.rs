@@ -90,6 +90,7 @@ fn a_room_command_and_a_delivery_round_trip() {
         sessions: vec![session(), session()],
         out: Outbound::Binary(Bytes::from_static(b"\x01chunk")),
         room_seq: None,
+        personal: None,
     });
     let (header, body) = frames.encode().expect("encode");
     let Envelope::Deliver(delivery) = Envelope::decode(&header, body).expect("decode") else {
@@ -104,6 +105,7 @@ fn a_room_command_and_a_delivery_round_trip() {
             json: "{\"type\":\"message\"}".into(),
         },
         room_seq: Some((RoomName::parse("lobby").expect("room"), 9)),
+        personal: None,
     });
     let (header, body) = text.encode().expect("encode");
     assert!(body.is_empty());

@@ -227,6 +227,11 @@ impl Router for LocalRegistry {
                 entry.sink.deliver(delivery.out.clone());
             }
         }
+        if let Some((id, out)) = delivery.personal {
+            if let Some(entry) = sessions.get(&id) {
+                entry.sink.deliver(out);
+            }
+        }
     }
 
     fn send_room(&self, room: &RoomName, command: RoomCommand) -> Result<(), RegistryError> {

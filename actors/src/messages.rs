@@ -223,4 +223,7 @@ pub struct Delivery {
     /// For a room's fan-out of a message: the room and the message's `seq`, so that the
     /// receiving node can tell a gap (and heal it) from a duplicate.
     pub room_seq: Option<(RoomName, u64)>,
+    /// One session that gets its own frame instead (a message's sender, its copy with
+    /// `re`): in the same delivery, so that it arrives exactly when the others do.
+    pub personal: Option<(SessionId, Outbound)>,
 }

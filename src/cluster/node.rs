@@ -319,19 +319,19 @@ impl ClusterPort for NodeCluster {
         }
     }
 
-    fn send(&self, to: NodeTag, envelope: Envelope) -> Result<(), (RegistryError, Envelope)> {
+    fn send(&self, to: NodeTag, envelope: Envelope) -> Result<(), (RegistryError, Box<Envelope>)> {
         let Some(peer) = lock(&self.peers).get(&to).cloned() else {
             let error = RegistryError::Unavailable(format!("node {to} is not live"));
-            return Err((error, envelope));
+            return Err((error, Box::new(envelope)));
         };
         let (header, body) = match envelope.encode() {
             Ok(encoded) => encoded,
-            Err(e) => return Err((unavailable(e), envelope)),
+            Err(e) => return Err((unavailable(e), Box::new(envelope))),
         };
         self.links.send(&peer, Frame { header, body }).map_err(|e| {
             (
                 RegistryError::Unavailable(format!("node {to}: {e}")),
-                envelope,
+                Box::new(envelope),
             )
         })
     }

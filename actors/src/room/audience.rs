@@ -138,8 +138,54 @@ impl Audience {
                 sessions,
                 out: out.clone(),
                 room_seq: room_seq.map(|(room, seq)| (room.clone(), seq)),
+                personal: None,
             };
             router.deliver(*node, delivery);
+        }
+    }
+
+    /// A message's fan-out: `out` to every member, except that its sender gets `ack` (its
+    /// own copy, with `re`) in the same delivery as its node's other members, so that one
+    /// lost envelope loses both or neither. The sender need not be a member any more.
+    pub fn fan_out(
+        &self,
+        router: &dyn Router,
+        out: &Outbound,
+        (sender, ack): (SessionId, Outbound),
+        room_seq: (&RoomName, u64),
+    ) {
+        let local_sender = self.members.get(&sender).and_then(|m| m.sink.as_ref());
+        for (id, member) in &self.members {
+            if let (Some(sink), false) = (&member.sink, *id == sender) {
+                sink.deliver(out.clone());
+            }
+        }
+        let mut ack = Some(ack);
+        for (node, sessions) in &self.remote {
+            let sessions: Vec<SessionId> =
+                sessions.iter().filter(|s| **s != sender).copied().collect();
+            let personal = if *node == sender.node {
+                ack.take().map(|a| (sender, a))
+            } else {
+                None
+            };
+            let delivery = Delivery {
+                sessions,
+                out: out.clone(),
+                room_seq: Some((room_seq.0.clone(), room_seq.1)),
+                personal,
+            };
+            router.deliver(*node, delivery);
+        }
+        if let Some(ack) = ack {
+            match local_sender {
+                Some(sink) => {
+                    sink.deliver(ack);
+                }
+                None => {
+                    router.send_session(sender, ack);
+                }
+            }
         }
     }
 
@@ -166,6 +212,7 @@ impl Audience {
                 sessions,
                 out: out.clone(),
                 room_seq: room_seq.map(|(room, seq)| (room.clone(), seq)),
+                personal: None,
             };
             router.deliver(node, delivery);
         }

@@ -523,11 +523,11 @@ impl RoomActor {
             kind: crate::protocol::ServerKind::Message,
             json: frame.to_json().into(),
         };
-        let room_seq = Some((&self.name, message.seq));
-        self.members
-            .broadcast(&*self.node.router, &out, Some(sender), room_seq);
         frame.re = re;
-        self.reply(sender, frame.to_outbound());
+        let ack = (sender, frame.to_outbound());
+        let room_seq = (&self.name, message.seq);
+        self.members
+            .fan_out(&*self.node.router, &out, ack, room_seq);
         if let Outbound::Frame { json, .. } = out {
             self.remember(Cached {
                 seq: message.seq,
