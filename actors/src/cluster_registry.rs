@@ -143,6 +143,22 @@ impl ClusterRegistry {
         self.rehome(|placement| matches!(placement, Placement::There(n) if *n == node));
     }
 
+    /// An envelope that never left for a node that died: commands for its actors go to
+    /// whoever owns them now; frames for its sessions are dropped (they are gone).
+    pub fn reroute(&self, envelope: Envelope) {
+        match envelope {
+            Envelope::Room {
+                room,
+                command,
+                hops,
+            } => self.route_room(room, command, hops),
+            Envelope::Transfer { id, command, .. } => {
+                let _ = self.local.send_transfer(id, command);
+            }
+            Envelope::Deliver(_) | Envelope::User { .. } => {}
+        }
+    }
+
     /// The link to `node` broke and came back: envelopes may have been lost, so this
     /// node's sessions in the rooms it owns rejoin them from what they have seen.
     pub fn link_restored(&self, node: NodeTag) {

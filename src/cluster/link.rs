@@ -373,18 +373,22 @@ impl Links {
             .map_or(0, |entry| entry.queue.queued_bytes())
     }
 
-    /// Forgets a peer (it was declared dead): drops its queue and closes its connections,
-    /// both ways; each that was up reports Down. A frame being delivered from it on the link
+    /// Forgets a peer (it was declared dead): closes its connections, both ways (each that
+    /// was up reports Down), and returns the frames still queued for it, never handed to a
+    /// connection, so that the caller can send them elsewhere. A frame being delivered from it on the link
     /// thread at this moment may still arrive. If the node dials in again it is accepted: the
     /// link does not keep a list of the dead.
-    pub fn forget(&self, node: &str) {
+    pub fn forget(&self, node: &str) -> Vec<Frame> {
         let shared = self.shared();
+        let mut unsent = Vec::new();
         if let Some(old) = lock(&shared.outbound).remove(node) {
             old.cancel.cancel();
+            unsent = old.queue.drain();
         }
         if let Some(conn) = lock(&shared.inbound).get(node) {
             conn.cancel.cancel();
         }
+        unsent
     }
 
     /// Closes every connection and stops the link thread; waits for it unless called on it

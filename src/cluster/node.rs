@@ -190,12 +190,20 @@ impl NodeCluster {
                 None => {}
             }
         }
-        self.links.forget(id);
+        let unsent = self.links.forget(id);
         log::warn!(
             "node {id} (incarnation {incarnation}) is gone; taking over what it owned as needed"
         );
-        if let Some(registry) = self.registry() {
-            registry.node_down(tag);
+        let Some(registry) = self.registry() else {
+            return;
+        };
+        registry.node_down(tag);
+        // What never left for the dead node goes to whoever takes its actors over, after
+        // the rejoins that `node_down` started, so the order holds.
+        for frame in unsent {
+            if let Ok(envelope) = Envelope::decode(&frame.header, frame.body) {
+                registry.reroute(envelope);
+            }
         }
     }
 

@@ -65,6 +65,14 @@ impl PeerQueue {
         self.queued_bytes.load(Ordering::Acquire)
     }
 
+    /// Takes every frame still waiting (not yet handed to a connection).
+    pub(super) fn drain(&self) -> Vec<Frame> {
+        let frames: Vec<Frame> = lock(&self.frames).drain(..).collect();
+        let bytes: usize = frames.iter().map(wire::wire_len).sum();
+        self.release(bytes);
+        frames
+    }
+
     fn is_empty(&self) -> bool {
         lock(&self.frames).is_empty()
     }
