@@ -15,6 +15,9 @@ let identity = load(ID_KEY); // { token, user: { id, name } }
 if (!(typeof identity?.token === 'string' && identity.user?.id)) identity = null;
 let pendingName = null; // name for hello when there is no token
 let ws = null, welcomed = false, attempt = 0, retryTimer = 0, countdown = 0;
+// The cluster's live nodes ({id, url}), from /api/cluster/nodes; `node` is the one this
+// page is connected to (or tries). A lost connection moves on to the next live node.
+let nodes = [], node = null, nodeId = '';
 let maxChars = 4000, nextId = 0, roomsLoaded = false, limits = {};
 let current = null;          // key of the conversation on screen
 const convs = new Map();     // '#room' or '@userId' -> conversation
@@ -101,7 +104,8 @@ function connect() {
   retryTimer = 0;
   welcomed = false;
   setStatus('connecting…', 'busy');
-  const sock = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws');
+  const base = new URL(node?.url || location.origin);
+  const sock = new WebSocket((base.protocol === 'https:' ? 'wss://' : 'ws://') + base.host + '/ws');
   ws = sock;
   sock.binaryType = 'arraybuffer';
   sock.onopen = () => {
@@ -127,6 +131,7 @@ function stop(text) {
 }
 function lost() {
   ws = null; welcomed = false;
+  $('status-node').textContent = '';
   for (const c of convs.values()) {
     Object.assign(c, { joined: false, loadingOlder: false });
     for (const m of c.messages) {
@@ -136,6 +141,11 @@ function lost() {
   for (const r of reqs.values()) r.done?.reject(new Error('the connection was lost; post it again once reconnected'));
   reqs.clear();
   transfers.onLost();
+  // Another live node next (this one may be gone); all of them in turn, then round again.
+  if (nodes.length > 1) {
+    const at = nodes.findIndex((n) => n.url === (node?.url || location.origin) || n.id === nodeId);
+    node = nodes[(at + 1) % nodes.length];
+  }
   // Exponential backoff: 0.5 s doubling up to 10 s, ±20 % jitter.
   const delay = Math.min(10000, Math.round(Math.min(10000, 500 * 2 ** attempt++) * (0.8 + Math.random() * 0.4)));
   const until = Date.now() + delay;
@@ -170,12 +180,24 @@ function onWelcome(m) {
   if (m.limits?.max_text_chars > 0) maxChars = m.limits.max_text_chars;
   if (m.limits) limits = { chunk: m.limits.chunk_size, window: m.limits.window, max: m.limits.max_file_size };
   clearInterval(countdown);
+  nodeId = m.node || '';
   setStatus('connected', 'up');
+  $('status-node').textContent = nodeId ? ` · ${nodeId}` : '';
+  learnNodes();
   showErr('notice');
   showApp();
   for (const c of convs.values()) if (c.kind === 'room') sendJoin(c);
   transfers.onWelcome();
   render();
+}
+
+/** Reads the live nodes from the node this page is connected to. */
+async function learnNodes() {
+  try {
+    const res = await fetch(new URL('/api/cluster/nodes', node?.url || location.origin));
+    const list = (await res.json()).nodes;
+    if (Array.isArray(list) && list.length) nodes = list.filter((n) => typeof n.url === 'string');
+  } catch { /* keep the list we have */ }
 }
 
 function sendJoin(c) {

@@ -81,8 +81,8 @@ pub async fn upgrade(
     Ok(response)
 }
 
-/// The node's own origin (the Origin's host and port equal the Host header) or a listed
-/// one. Browsers always send `Origin`; other clients, which carry no ambient credentials a
+/// The node's own origin (the Origin's host and port equal the Host header), a listed
+/// one, or in a cluster the origin of a live node. Browsers always send `Origin`; other clients, which carry no ambient credentials a
 /// foreign page could abuse, may leave it out.
 fn origin_allowed(origin: &str, req: &HttpRequest, state: &AppState) -> bool {
     let (trusted, allowed) = (&state.trusted_proxies, &state.allowed_origins);
@@ -90,5 +90,12 @@ fn origin_allowed(origin: &str, req: &HttpRequest, state: &AppState) -> bool {
     let authority = origin
         .strip_prefix("http://")
         .or_else(|| origin.strip_prefix("https://"));
-    authority == Some(host.as_str()) || allowed.iter().any(|a| a == origin)
+    authority == Some(host.as_str())
+        || allowed.iter().any(|a| a == origin)
+        || state.cluster.as_ref().is_some_and(|cluster| {
+            // A page served by another live node of this cluster (it moves its WebSocket
+            // here when its own node goes away).
+            let live = cluster.live();
+            live.iter().any(|node| authority == Some(node.http.to_string().as_str()))
+        })
 }
