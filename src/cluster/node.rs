@@ -37,6 +37,9 @@ pub struct NodeCluster {
     registry: OnceLock<Weak<ClusterRegistry>>,
     /// Live peers by tag: where their links are.
     peers: Mutex<HashMap<NodeTag, PeerNode>>,
+    /// The HTTP address of every node seen since this one started, dead ones included: a
+    /// page served by a node that died may open its WebSocket here.
+    known_http: Mutex<HashSet<SocketAddr>>,
     /// Peers whose link broke and has not come back: when it does, envelopes may have been
     /// lost, and the registry heals.
     broken: Mutex<HashSet<String>>,
@@ -91,6 +94,7 @@ impl NodeCluster {
             registry: OnceLock::new(),
             peers: Mutex::new(HashMap::new()),
             broken: Mutex::new(HashSet::new()),
+            known_http: Mutex::new(HashSet::new()),
         });
         let _ = this.set(Arc::downgrade(&cluster));
         Ok(cluster)
@@ -165,7 +169,15 @@ impl NodeCluster {
         self.registry.get().and_then(Weak::upgrade)
     }
 
+    /// Whether `authority` (`host:port`) is the HTTP address of a node of this cluster.
+    pub fn is_node_address(&self, authority: &str) -> bool {
+        authority
+            .parse::<SocketAddr>()
+            .is_ok_and(|addr| lock(&self.known_http).contains(&addr))
+    }
+
     fn node_up(&self, record: &NodeRecord) {
+        lock(&self.known_http).insert(record.http);
         if record.id == self.id {
             return;
         }

@@ -1,6 +1,7 @@
 //! The web page, embedded in the binary: no files to deploy, nothing fetched from elsewhere.
 
 use super::ApiError;
+use super::AppState;
 use actix_web::{http::header, web, HttpResponse};
 use peerlink_actors::protocol::ErrorCode;
 
@@ -35,20 +36,37 @@ const ASSETS: &[(&str, &str, &str)] = &[
 
 /// Headers that keep the page from being framed or fed foreign scripts.
 fn page(content_type: &str, body: &'static str) -> HttpResponse {
+    page_connecting(content_type, body, "")
+}
+
+/// A page that may also connect to `other_origins` (space-separated): in a cluster, the
+/// other nodes, which it moves to when its own node goes away.
+fn page_connecting(content_type: &str, body: &'static str, other_origins: &str) -> HttpResponse {
+    let policy = format!(
+        "default-src 'self'; connect-src 'self' ws: wss:{other_origins}; img-src 'self' data: blob:; style-src 'self'; frame-ancestors 'none'"
+    );
     HttpResponse::Ok()
         .content_type(content_type)
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
-        .insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; style-src 'self'; frame-ancestors 'none'",
-        ))
+        .insert_header((header::CONTENT_SECURITY_POLICY, policy))
         .body(body)
 }
 
-pub async fn index() -> HttpResponse {
-    page("text/html; charset=utf-8", INDEX)
+pub async fn index(state: web::Data<AppState>) -> HttpResponse {
+    let others: String = state
+        .cluster
+        .as_ref()
+        .map(|cluster| {
+            cluster
+                .live()
+                .iter()
+                .map(|node| format!(" http://{0} https://{0}", node.http))
+                .collect()
+        })
+        .unwrap_or_default();
+    page_connecting("text/html; charset=utf-8", INDEX, &others)
 }
 
 /// The admin console; it asks for the admin token and uses the admin API.

@@ -82,7 +82,7 @@ pub async fn upgrade(
 }
 
 /// The node's own origin (the Origin's host and port equal the Host header), a listed
-/// one, or in a cluster the origin of a live node. Browsers always send `Origin`; other clients, which carry no ambient credentials a
+/// one, or in a cluster the origin of a node of the cluster. Browsers always send `Origin`; other clients, which carry no ambient credentials a
 /// foreign page could abuse, may leave it out.
 fn origin_allowed(origin: &str, req: &HttpRequest, state: &AppState) -> bool {
     let (trusted, allowed) = (&state.trusted_proxies, &state.allowed_origins);
@@ -93,9 +93,8 @@ fn origin_allowed(origin: &str, req: &HttpRequest, state: &AppState) -> bool {
     authority == Some(host.as_str())
         || allowed.iter().any(|a| a == origin)
         || state.cluster.as_ref().is_some_and(|cluster| {
-            // A page served by another live node of this cluster (it moves its WebSocket
-            // here when its own node goes away).
-            let live = cluster.live();
-            live.iter().any(|node| authority == Some(node.http.to_string().as_str()))
+            // A page served by another node of this cluster (it moves its WebSocket here
+            // when its own node goes away, so that node may be dead by now).
+            authority.is_some_and(|authority| cluster.is_node_address(authority))
         })
 }
