@@ -439,3 +439,26 @@ async fn presence_is_cluster_wide() {
         (Some("ann"), Some("offline"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_100_mib_file_goes_from_node_1_to_node_2_with_the_right_digest() {
+    use common::transfer::{random_bytes, sha256_hex, transfer};
+    let cluster = Cluster::start(3).await;
+    let sender = Client::new_user(&cluster.nodes[0], "sender").await;
+    let receiver = Client::new_user(&cluster.nodes[1], "receiver").await;
+    let data = random_bytes(100 * 1024 * 1024, 11);
+    let digest = sha256_hex(&data);
+    let (bytes, sender_done, receiver_done) = transfer(sender, receiver, data.clone()).await;
+    assert!(
+        bytes == data,
+        "the 100 MiB that arrived differ from what was sent"
+    );
+    for done in [&sender_done, &receiver_done] {
+        assert_eq!(done["type"], "complete", "{done}");
+        assert_eq!(
+            done["sha256"],
+            digest.as_str(),
+            "the node's digest is sha256sum's"
+        );
+    }
+}

@@ -23,7 +23,8 @@ use crate::messages::{
     TransferStart,
 };
 use crate::protocol::{
-    ErrorCode, NodeTag, Outbound, ProtocolError, RoomName, ServerFrame, SessionId, User, UserId,
+    ErrorCode, NodeTag, Outbound, ProtocolError, RequestId, RoomName, ServerFrame, SessionId, User,
+    UserId,
 };
 use crate::registry::{
     ClusterView, Host, RegistryError, RoomStatus, Router, SessionInfo, SessionRef,
@@ -48,6 +49,12 @@ pub trait ClusterPort: Send + Sync + 'static {
         kind: OwnedKind,
         key: String,
     ) -> BoxFuture<'static, Result<NodeTag, RegistryError>>;
+    /// The live node that owns `kind`/`key`, if any; claims nothing.
+    fn locate(
+        &self,
+        kind: OwnedKind,
+        key: String,
+    ) -> BoxFuture<'static, Result<Option<NodeTag>, RegistryError>>;
     /// A cached placement of `kind`/`key` is wrong: look it up again next time.
     fn invalidate(&self, kind: OwnedKind, key: &str);
     /// This node no longer hosts `kind`/`key` (passivated): free its directory entry.
@@ -89,7 +96,21 @@ pub struct ClusterRegistry {
     this: Weak<ClusterRegistry>,
     rooms: Mutex<HashMap<RoomName, Placement>>,
     followed: Mutex<HashMap<RoomName, Followed>>,
+    /// Transfers hosted elsewhere, where this node found them (a transfer lives where its
+    /// sender offered it), or the commands waiting while it looks.
+    transfers: Mutex<HashMap<Uuid, TransferPlace>>,
 }
+
+enum TransferPlace {
+    There(NodeTag),
+    Finding(Vec<TransferCommand>),
+}
+
+/// How often, and how far apart, a node looks for a transfer it does not know before it
+/// answers that there is none: an offer can reach a recipient a moment before its owner's
+/// directory entry is written.
+const LOCATE_TRIES: u32 = 10;
+const LOCATE_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
@@ -112,6 +133,7 @@ impl ClusterRegistry {
             this: this.clone(),
             rooms: Mutex::new(HashMap::new()),
             followed: Mutex::new(HashMap::new()),
+            transfers: Mutex::new(HashMap::new()),
         })
     }
 
@@ -129,9 +151,100 @@ impl ClusterRegistry {
                     log::debug!("user {user}: a command from another node was dropped: {e}");
                 }
             }
-            Envelope::Transfer { id, command, .. } => {
-                if let Err(e) = self.local.send_transfer(id, command) {
-                    log::debug!("transfer {id}: a command from another node was dropped: {e}");
+            Envelope::Transfer { id, command, .. } => self.to_local_transfer(id, command),
+        }
+    }
+
+    /// A command for a transfer hosted here; one for a transfer that is gone is answered.
+    fn to_local_transfer(&self, id: Uuid, command: TransferCommand) {
+        let requester = command.requester();
+        if self.local.send_transfer(id, command).is_err() {
+            self.no_such_transfer(id, requester);
+        }
+    }
+
+    fn no_such_transfer(
+        &self,
+        id: Uuid,
+        requester: Option<(SessionId, Option<RequestId>, Option<u64>)>,
+    ) {
+        if let Some((session, re, offset)) = requester {
+            let error = ProtocolError::new(
+                ErrorCode::NotFound,
+                format!("there is no transfer {id} (it may have finished)"),
+            );
+            let out = ServerFrame::transfer_error(re.as_deref(), id, offset, &error).to_outbound();
+            self.send_session(session, out);
+        }
+    }
+
+    /// Sends a transfer command where the transfer lives, finding it first if needed;
+    /// commands keep their order while it looks.
+    fn route_transfer(&self, id: Uuid, command: TransferCommand) {
+        let mut transfers = lock(&self.transfers);
+        match transfers.get_mut(&id) {
+            Some(TransferPlace::There(node)) => {
+                let node = *node;
+                let envelope = Envelope::Transfer {
+                    id,
+                    command,
+                    hops: 0,
+                };
+                if let Err((e, envelope)) = self.port.send(node, envelope) {
+                    log::debug!("transfer {id}: node {node} unreachable ({e}); looking again");
+                    transfers.remove(&id);
+                    drop(transfers);
+                    if let Envelope::Transfer { command, .. } = *envelope {
+                        self.route_transfer(id, command);
+                    }
+                }
+            }
+            Some(TransferPlace::Finding(waiting)) => waiting.push(command),
+            None => {
+                transfers.insert(id, TransferPlace::Finding(vec![command]));
+                drop(transfers);
+                self.locate_transfer(id, 0);
+            }
+        }
+    }
+
+    fn locate_transfer(&self, id: Uuid, tries: u32) {
+        let Some(this) = self.this.upgrade() else {
+            return;
+        };
+        let lookup = self.port.locate(OwnedKind::Transfer, id.to_string());
+        self.arbiter.spawn(async move {
+            match lookup.await {
+                Ok(Some(node)) => this.transfer_found(id, Some(node)),
+                Ok(None) | Err(_) if tries + 1 < LOCATE_TRIES => {
+                    tokio::time::sleep(LOCATE_PAUSE).await;
+                    this.locate_transfer(id, tries + 1);
+                }
+                Ok(None) | Err(_) => this.transfer_found(id, None),
+            }
+        });
+    }
+
+    fn transfer_found(&self, id: Uuid, node: Option<NodeTag>) {
+        let waiting = match lock(&self.transfers).remove(&id) {
+            Some(TransferPlace::Finding(waiting)) => waiting,
+            _ => Vec::new(),
+        };
+        match node {
+            Some(node) if node == self.me => {
+                for command in waiting {
+                    self.to_local_transfer(id, command);
+                }
+            }
+            Some(node) => {
+                lock(&self.transfers).insert(id, TransferPlace::There(node));
+                for command in waiting {
+                    self.route_transfer(id, command);
+                }
+            }
+            None => {
+                for command in waiting {
+                    self.no_such_transfer(id, command.requester());
                 }
             }
         }
@@ -153,7 +266,8 @@ impl ClusterRegistry {
                 hops,
             } => self.route_room(room, command, hops),
             Envelope::Transfer { id, command, .. } => {
-                let _ = self.local.send_transfer(id, command);
+                lock(&self.transfers).remove(&id);
+                self.route_transfer(id, command);
             }
             Envelope::Deliver(_) | Envelope::User { .. } => {}
         }
@@ -439,10 +553,13 @@ impl Router for ClusterRegistry {
     }
 
     fn send_user(&self, user: UserId, command: PeerCommand) -> Result<(), RegistryError> {
-        let PeerCommand::Deliver { out, except } = command else {
+        if !matches!(
+            command,
+            PeerCommand::Deliver { .. } | PeerCommand::Track(_) | PeerCommand::Untrack(_)
+        ) {
             // Everything else concerns this node's sessions of the user.
             return self.local.send_user(user, command);
-        };
+        }
         let Some(this) = self.this.upgrade() else {
             return Err(RegistryError::ShuttingDown);
         };
@@ -453,10 +570,7 @@ impl Router for ClusterRegistry {
                 nodes.push(this.me); // its sessions may not be published yet
             }
             for node in nodes {
-                let command = PeerCommand::Deliver {
-                    out: out.clone(),
-                    except,
-                };
+                let command = command.clone();
                 if node == this.me {
                     let _ = this.local.send_user(user, command);
                 } else if let Err((e, _)) = this.port.send(node, Envelope::User { user, command }) {
@@ -468,7 +582,11 @@ impl Router for ClusterRegistry {
     }
 
     fn send_transfer(&self, id: Uuid, command: TransferCommand) -> Result<(), RegistryError> {
-        self.local.send_transfer(id, command)
+        if self.local.has_transfer(id) {
+            return self.local.send_transfer(id, command);
+        }
+        self.route_transfer(id, command);
+        Ok(())
     }
 
     fn send_session(&self, id: SessionId, out: Outbound) -> bool {
@@ -494,7 +612,15 @@ impl Router for ClusterRegistry {
     }
 
     fn create_transfer(&self, id: Uuid, start: TransferStart) -> Result<(), RegistryError> {
-        self.local.create_transfer(id, start)
+        self.local.create_transfer(id, start)?;
+        // Other nodes find it through the directory (it is new: the claim is ours).
+        let claim = self.port.place(OwnedKind::Transfer, id.to_string());
+        self.arbiter.spawn(async move {
+            if let Err(e) = claim.await {
+                log::warn!("transfer {id}: could not record where it lives: {e}");
+            }
+        });
+        Ok(())
     }
 
     fn user_online(&self, user: UserId) -> bool {
@@ -534,7 +660,8 @@ impl Host for ClusterRegistry {
     }
 
     fn transfer_ended(&self, id: Uuid) {
-        self.local.transfer_ended(id)
+        self.local.transfer_ended(id);
+        self.port.release(OwnedKind::Transfer, id.to_string());
     }
 
     fn report_room_crash(&self, crash: RoomCrash) {

@@ -168,6 +168,11 @@ impl LocalRegistry {
         self.online().get(&user).copied().unwrap_or(0)
     }
 
+    /// Whether a transfer's actor runs here.
+    pub fn has_transfer(&self, id: Uuid) -> bool {
+        LocalRegistry::transfers(self).contains_key(&id)
+    }
+
     /// Every user with welcomed sessions here, and how many.
     pub fn users_here(&self) -> Vec<(UserId, usize)> {
         self.online().iter().map(|(user, n)| (*user, *n)).collect()

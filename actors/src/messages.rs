@@ -94,8 +94,29 @@ impl RoomCommand {
     }
 }
 
+impl TransferCommand {
+    /// The session that expects an answer, its request id, and the offset a data frame
+    /// carried (error frames about data name it).
+    pub fn requester(&self) -> Option<(SessionId, Option<RequestId>, Option<u64>)> {
+        match self {
+            TransferCommand::Accept { session, re, .. }
+            | TransferCommand::Decline { session, re, .. }
+            | TransferCommand::Ack { session, re, .. }
+            | TransferCommand::End { session, re }
+            | TransferCommand::Cancel { session, re, .. } => Some((*session, re.clone(), None)),
+            TransferCommand::Data { session, frame, .. } => {
+                Some((*session, None, Some(frame.offset)))
+            }
+            TransferCommand::Recipients(_)
+            | TransferCommand::SessionGone { .. }
+            | TransferCommand::UserBack { .. }
+            | TransferCommand::AdminCancel => None,
+        }
+    }
+}
+
 /// Every command a peer takes.
-#[derive(Debug, Message, Serialize, Deserialize)]
+#[derive(Debug, Clone, Message, Serialize, Deserialize)]
 #[rtype(result = "()")]
 pub enum PeerCommand {
     /// A session of this user said `hello` and got `welcome`.

@@ -71,6 +71,26 @@ impl Handler<PeerCommand> for PeerActor {
                     ctx.stop();
                 }
             }
+            PeerCommand::Attach(session) if self.node.incarnation.is_some() => {
+                // In a cluster the user's transfers may live on other nodes and this node
+                // may never have heard of them: the store knows which they are.
+                self.sessions.insert(session);
+                let lookup = self.node.store.transfers_of(self.user);
+                ctx.spawn(lookup.into_actor(self).map(move |found, peer, _| {
+                    let found = found.unwrap_or_else(|e| {
+                        log::warn!("user {}: cannot look up their transfers: {e}", peer.user);
+                        Vec::new()
+                    });
+                    peer.transfers.extend(found);
+                    for transfer in &peer.transfers {
+                        let back = TransferCommand::UserBack {
+                            user: peer.user,
+                            session,
+                        };
+                        let _ = peer.node.router.send_transfer(*transfer, back);
+                    }
+                }));
+            }
             PeerCommand::Attach(session) => {
                 for transfer in &self.transfers {
                     let back = TransferCommand::UserBack {

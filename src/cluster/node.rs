@@ -322,6 +322,24 @@ impl ClusterPort for NodeCluster {
         })
     }
 
+    fn locate(
+        &self,
+        kind: OwnedKind,
+        key: String,
+    ) -> BoxFuture<'static, Result<Option<NodeTag>, RegistryError>> {
+        let Some(joined) = self.joined.get() else {
+            return Box::pin(async { Err(unavailable("not joined yet")) });
+        };
+        let directory = joined.directory.clone();
+        Box::pin(async move {
+            let owner = directory
+                .lookup(kind_of(kind), &key)
+                .await
+                .map_err(unavailable)?;
+            Ok(owner.map(|owner| NodeTag::of(&owner.node)))
+        })
+    }
+
     fn invalidate(&self, kind: OwnedKind, key: &str) {
         if let Some(joined) = self.joined.get() {
             joined.directory.invalidate(kind_of(kind), key);

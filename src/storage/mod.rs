@@ -456,6 +456,27 @@ impl Store for DbStore {
         })
     }
 
+    fn transfers_of(&self, user: UserId) -> StoreFuture<Vec<uuid::Uuid>> {
+        self.blocking("transfers_of", move |conn| {
+            use schema::transfers;
+            let id = user.to_string();
+            // Receivers are a JSON list; a user id (a UUID) appears in it only as that user.
+            let ids: Vec<String> = with_conn!(conn, |c| transfers::table
+                .filter(
+                    transfers::sender_id
+                        .eq(&id)
+                        .or(transfers::receivers.like(format!("%{id}%"))),
+                )
+                .select(transfers::id)
+                .load(c))
+            .map_err(unavailable)?;
+            Ok(ids
+                .iter()
+                .filter_map(|id| uuid::Uuid::parse_str(id).ok())
+                .collect())
+        })
+    }
+
     fn attach_upload(&self, owner: UserId, upload: uuid::Uuid) -> StoreFuture<FileAttachment> {
         self.share_upload(owner, upload)
     }

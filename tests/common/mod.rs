@@ -5,6 +5,7 @@
 
 pub mod cluster;
 pub mod raw;
+pub mod transfer;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};

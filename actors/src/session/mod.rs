@@ -629,6 +629,7 @@ impl SessionActor {
                 sha256,
                 ..
             } => {
+                let recipient = to.as_deref().and_then(|to| UserId::parse(to).ok());
                 let request = OfferRequest {
                     to,
                     room,
@@ -637,7 +638,22 @@ impl SessionActor {
                     mime,
                     sha256,
                 };
-                self.offer(member.user, request, re)
+                let elsewhere = recipient.filter(|to| {
+                    self.node.incarnation.is_some() && !self.node.router.user_online(*to)
+                });
+                let Some(to) = elsewhere else {
+                    return self.offer(member.user, request, re, false);
+                };
+                // In a cluster the recipient may be connected to another node: ask, and
+                // read the next frame only once the offer is made (its order holds).
+                let nodes = self.node.router.user_nodes(to);
+                ctx.wait(nodes.into_actor(self).map(move |nodes, session, _| {
+                    let online = !nodes.is_empty();
+                    if let Err(error) = session.offer(member.user, request, re.clone(), online) {
+                        session.send_error(re.as_deref(), &error);
+                    }
+                }));
+                Ok(())
             }
             ClientFrame::Accept {
                 transfer, offset, ..

@@ -29,6 +29,7 @@ impl SessionActor {
         from: User,
         request: OfferRequest,
         re: Option<RequestId>,
+        online_elsewhere: bool,
     ) -> Result<(), ProtocolError> {
         let max = self.node.limits.max_file_size;
         if request.size > max {
@@ -51,7 +52,7 @@ impl SessionActor {
                         "you cannot offer a file to yourself",
                     ));
                 }
-                if !self.node.router.user_online(to) {
+                if !online_elsewhere && !self.node.router.user_online(to) {
                     return Err(ProtocolError::new(
                         ErrorCode::Unavailable,
                         format!("user {to} is offline; offer the file when they are online"),
