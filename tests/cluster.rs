@@ -462,3 +462,89 @@ async fn a_100_mib_file_goes_from_node_1_to_node_2_with_the_right_digest() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_receiver_that_comes_back_on_another_node_resumes() {
+    use common::transfer::*;
+    let cluster = Cluster::start(3).await;
+    let mut alice = Client::new_user(&cluster.nodes[0], "alice").await;
+    let mut bob = Client::new_user(&cluster.nodes[1], "bob").await;
+    let data = random_bytes(8 * CHUNK + 4321, 5);
+    let size = data.len() as u64;
+    let id = offer(
+        &mut alice,
+        serde_json::json!({"to": bob.user_id}),
+        "big.bin",
+        size,
+        Some(sha256_hex(&data)),
+    )
+    .await;
+    accept(&mut bob, id, size).await;
+    alice.next_of("accepted").await;
+    let acked = stream_part(&mut alice, &mut bob, id, &data, 3).await;
+    // Bob's connection to node 2 ends; the transfer pauses where he acknowledged.
+    let token = bob.token.clone();
+    bob.close().await;
+    let paused = alice.next_of("paused").await;
+    assert_eq!(paused["offset"].as_u64(), Some(acked), "{paused}");
+    // He comes back through node 3: both sides hear `resume` at the same offset.
+    let mut bob = Client::returning(&cluster.nodes[2], &token).await;
+    let resume = bob.next_of("resume").await;
+    assert_eq!(resume["offset"].as_u64(), Some(acked), "{resume}");
+    assert_eq!(
+        alice.next_of("resume").await["offset"].as_u64(),
+        Some(acked)
+    );
+    finish_from(alice, &mut bob, id, &data, acked).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_room_offer_reaches_members_on_three_nodes() {
+    use common::transfer::*;
+    let cluster = Cluster::start(3).await;
+    let mut alice = Client::new_user(&cluster.nodes[0], "alice").await;
+    alice.join("crew", None).await;
+    let mut members = Vec::new();
+    for (i, name) in ["bob", "carol", "dave"].into_iter().enumerate() {
+        let mut member = Client::new_user(&cluster.nodes[i], name).await;
+        member.join("crew", None).await;
+        members.push(member);
+    }
+    let data = random_bytes(5 * CHUNK + 77, 9);
+    let size = data.len() as u64;
+    let id = offer(
+        &mut alice,
+        serde_json::json!({"room": "crew"}),
+        "team.bin",
+        size,
+        None,
+    )
+    .await;
+    for member in &mut members {
+        accept(member, id, size).await;
+    }
+    let expected = sha256_hex(&data);
+    let sent = data.clone();
+    let sending = tokio::spawn(async move {
+        stream(&mut alice, id, &sent, 0).await;
+        complete_of(&mut alice, id).await
+    });
+    let mut receiving = Vec::new();
+    for mut member in members {
+        receiving.push(tokio::spawn(async move {
+            let bytes = receive(&mut member, id, 0, size).await;
+            (bytes, complete_of(&mut member, id).await)
+        }));
+    }
+    for task in receiving {
+        let (bytes, done) = task.await.expect("receiver");
+        assert!(bytes == data, "a member received other bytes");
+        assert_eq!(
+            (done["type"].as_str(), done["sha256"].as_str()),
+            (Some("complete"), Some(expected.as_str())),
+            "{done}"
+        );
+    }
+    let done = sending.await.expect("sender");
+    assert_eq!(done["sha256"].as_str(), Some(expected.as_str()), "{done}");
+}

@@ -210,30 +210,6 @@ async fn half_sent(
     (node, alice, bob, id, data, acked)
 }
 
-/// Sends the first `chunks` chunks and waits until they are all acknowledged.
-async fn stream_part(
-    sender: &mut Client,
-    receiver: &mut Client,
-    id: Uuid,
-    data: &[u8],
-    chunks: usize,
-) -> u64 {
-    for n in 0..chunks {
-        let offset = n * CHUNK;
-        sender
-            .send_binary(data_frame(id, offset as u64, &data[offset..offset + CHUNK]))
-            .await;
-    }
-    let part = receive(receiver, id, 0, (chunks * CHUNK) as u64).await;
-    assert!(part == data[..chunks * CHUNK]);
-    let target = (chunks * CHUNK) as u64;
-    loop {
-        if sender.next_of("progress").await["offset"].as_u64().unwrap() == target {
-            return target;
-        }
-    }
-}
-
 async fn resume_after_the_receiver_disconnects(backend: Backend) {
     let (node, alice, bob, id, data, acked) = half_sent(backend, 6 * CHUNK + 1234, 11, 3).await;
     let mut alice = alice;
@@ -364,29 +340,6 @@ async fn an_offer_accepted_while_the_sender_is_away_waits_for_them(backend: Back
     assert_eq!(alice.next_of("resume").await["offset"], 0);
     assert_eq!(bob.next_of("resume").await["offset"], 0);
     finish_from(alice, &mut bob, id, &data, 0).await;
-}
-
-/// Sends the rest of `data` from `acked` after a resume; both sides must end with the
-/// whole file's digest, and the receiver with exactly the remaining bytes.
-async fn finish_from(mut sender: Client, receiver: &mut Client, id: Uuid, data: &[u8], acked: u64) {
-    let rest = data.to_vec();
-    let sending = tokio::spawn(async move {
-        stream(&mut sender, id, &rest, acked).await;
-        complete_of(&mut sender, id).await
-    });
-    let tail = receive(receiver, id, acked, data.len() as u64).await;
-    assert!(
-        tail == data[acked as usize..],
-        "the bytes after the resume differ"
-    );
-    let expected = sha256_hex(data);
-    for done in [complete_of(receiver, id).await, sending.await.unwrap()] {
-        assert_eq!(
-            (done["type"].as_str(), done["sha256"].as_str()),
-            (Some("complete"), Some(expected.as_str())),
-            "{done}"
-        );
-    }
 }
 
 /// The next error about transfer `id`.

@@ -158,3 +158,56 @@ pub async fn transfer(sender: Client, receiver: Client, data: Vec<u8>) -> (Vec<u
     let (bytes, receiver_done) = receiving.await.unwrap();
     (bytes, sender_done, receiver_done)
 }
+
+/// Sends the first `chunks` chunks and waits until they are all acknowledged.
+pub async fn stream_part(
+    sender: &mut Client,
+    receiver: &mut Client,
+    id: Uuid,
+    data: &[u8],
+    chunks: usize,
+) -> u64 {
+    for n in 0..chunks {
+        let offset = n * CHUNK;
+        sender
+            .send_binary(data_frame(id, offset as u64, &data[offset..offset + CHUNK]))
+            .await;
+    }
+    let part = receive(receiver, id, 0, (chunks * CHUNK) as u64).await;
+    assert!(part == data[..chunks * CHUNK]);
+    let target = (chunks * CHUNK) as u64;
+    loop {
+        if sender.next_of("progress").await["offset"].as_u64().unwrap() == target {
+            return target;
+        }
+    }
+}
+
+/// Sends the rest of `data` from `acked` after a resume; both sides must end with the
+/// whole file's digest, and the receiver with exactly the remaining bytes.
+pub async fn finish_from(
+    mut sender: Client,
+    receiver: &mut Client,
+    id: Uuid,
+    data: &[u8],
+    acked: u64,
+) {
+    let rest = data.to_vec();
+    let sending = tokio::spawn(async move {
+        stream(&mut sender, id, &rest, acked).await;
+        complete_of(&mut sender, id).await
+    });
+    let tail = receive(receiver, id, acked, data.len() as u64).await;
+    assert!(
+        tail == data[acked as usize..],
+        "the bytes after the resume differ"
+    );
+    let expected = sha256_hex(data);
+    for done in [complete_of(receiver, id).await, sending.await.unwrap()] {
+        assert_eq!(
+            (done["type"].as_str(), done["sha256"].as_str()),
+            (Some("complete"), Some(expected.as_str())),
+            "{done}"
+        );
+    }
+}
