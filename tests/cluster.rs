@@ -463,25 +463,27 @@ async fn a_100_mib_file_goes_from_node_1_to_node_2_with_the_right_digest() {
     }
 }
 
+/// Alice on node 1 offers Bob on node 2 a file of a little over ten chunks; he accepts and
+/// three chunks are acknowledged. Returns (alice, bob, transfer, data, acknowledged).
+async fn three_chunks_across(cluster: &Cluster) -> (Client, Client, uuid::Uuid, Vec<u8>, u64) {
+    use common::transfer::*;
+    let mut alice = Client::new_user(&cluster.nodes[0], "alice").await;
+    let mut bob = Client::new_user(&cluster.nodes[1], "bob").await;
+    let data = random_bytes(10 * CHUNK + 999, 21);
+    let size = data.len() as u64;
+    let target = serde_json::json!({"to": bob.user_id});
+    let id = offer(&mut alice, target, "big.bin", size, Some(sha256_hex(&data))).await;
+    accept(&mut bob, id, size).await;
+    alice.next_of("accepted").await;
+    let acked = stream_part(&mut alice, &mut bob, id, &data, 3).await;
+    (alice, bob, id, data, acked)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_receiver_that_comes_back_on_another_node_resumes() {
     use common::transfer::*;
     let cluster = Cluster::start(3).await;
-    let mut alice = Client::new_user(&cluster.nodes[0], "alice").await;
-    let mut bob = Client::new_user(&cluster.nodes[1], "bob").await;
-    let data = random_bytes(8 * CHUNK + 4321, 5);
-    let size = data.len() as u64;
-    let id = offer(
-        &mut alice,
-        serde_json::json!({"to": bob.user_id}),
-        "big.bin",
-        size,
-        Some(sha256_hex(&data)),
-    )
-    .await;
-    accept(&mut bob, id, size).await;
-    alice.next_of("accepted").await;
-    let acked = stream_part(&mut alice, &mut bob, id, &data, 3).await;
+    let (mut alice, bob, id, data, acked) = three_chunks_across(&cluster).await;
     // Bob's connection to node 2 ends; the transfer pauses where he acknowledged.
     let token = bob.token.clone();
     bob.close().await;
@@ -547,4 +549,38 @@ async fn a_room_offer_reaches_members_on_three_nodes() {
     }
     let done = sending.await.expect("sender");
     assert_eq!(done["sha256"].as_str(), Some(expected.as_str()), "{done}");
+}
+
+/// Alice on node 1 sends to Bob on node 2; three chunks are acknowledged; then the node of
+/// `victim` ("sender" or "receiver") is killed, its user comes back on node 3, and the
+/// transfer completes with the right digest.
+async fn a_transfer_survives_the_kill_of(victim: &str) {
+    use common::transfer::*;
+    let mut cluster = Cluster::start(3).await;
+    let (mut alice, mut bob, id, data, acked) = three_chunks_across(&cluster).await;
+    let (node, user) = if victim == "sender" {
+        (0, &mut alice)
+    } else {
+        (1, &mut bob)
+    };
+    let token = user.token.clone();
+    cluster.nodes[node].kill9();
+    *user = Client::returning(&cluster.nodes[2], &token).await;
+    // Both sides hear `resume` at the acknowledged offset (the survivor may first hear
+    // `paused`), wherever the transfer now lives.
+    for side in [&mut alice, &mut bob] {
+        let resume = side.next_of("resume").await;
+        assert_eq!(resume["offset"].as_u64(), Some(acked), "{resume}");
+    }
+    finish_from(alice, &mut bob, id, &data, acked).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transfer_completes_after_kill_9_of_the_receivers_node() {
+    a_transfer_survives_the_kill_of("receiver").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transfer_completes_after_kill_9_of_the_senders_node_which_owned_it() {
+    a_transfer_survives_the_kill_of("sender").await;
 }

@@ -29,7 +29,7 @@ use crate::protocol::{
 use crate::registry::{
     ClusterView, Host, RegistryError, RoomStatus, Router, SessionInfo, SessionRef,
 };
-use crate::store::{OwnedKind, TransferRecord};
+use crate::store::{OwnedKind, Store, TransferRecord};
 use actix::ArbiterHandle;
 use futures_util::future::BoxFuture;
 use std::collections::HashMap;
@@ -91,6 +91,8 @@ pub struct ClusterRegistry {
     me: NodeTag,
     local: Arc<LocalRegistry>,
     port: Arc<dyn ClusterPort>,
+    /// Where a transfer taken over is read from.
+    store: Arc<dyn Store>,
     /// Where lookups run.
     arbiter: ArbiterHandle,
     this: Weak<ClusterRegistry>,
@@ -106,9 +108,8 @@ enum TransferPlace {
     Finding(Vec<TransferCommand>),
 }
 
-/// How often, and how far apart, a node looks for a transfer it does not know before it
-/// answers that there is none: an offer can reach a recipient a moment before its owner's
-/// directory entry is written.
+/// How often, and how far apart, a node asks the directory about a transfer while Redis
+/// does not answer, before it answers that the transfer is unavailable.
 const LOCATE_TRIES: u32 = 10;
 const LOCATE_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -123,12 +124,14 @@ impl ClusterRegistry {
         me: NodeTag,
         local: Arc<LocalRegistry>,
         port: Arc<dyn ClusterPort>,
+        store: Arc<dyn Store>,
         arbiter: ArbiterHandle,
     ) -> Arc<ClusterRegistry> {
         Arc::new_cyclic(|this| ClusterRegistry {
             me,
             local,
             port,
+            store,
             arbiter,
             this: this.clone(),
             rooms: Mutex::new(HashMap::new()),
@@ -216,13 +219,50 @@ impl ClusterRegistry {
         self.arbiter.spawn(async move {
             match lookup.await {
                 Ok(Some(node)) => this.transfer_found(id, Some(node)),
-                Ok(None) | Err(_) if tries + 1 < LOCATE_TRIES => {
+                // Nobody hosts it: its owner died (or it finished). Whoever needs it next
+                // takes it over from the store.
+                Ok(None) => this.take_over_transfer(id).await,
+                Err(_) if tries + 1 < LOCATE_TRIES => {
                     tokio::time::sleep(LOCATE_PAUSE).await;
                     this.locate_transfer(id, tries + 1);
                 }
-                Ok(None) | Err(_) => this.transfer_found(id, None),
+                Err(_) => this.transfer_found(id, None),
             }
         });
+    }
+
+    /// Claims a transfer nobody hosts and starts it here from its stored state (paused at
+    /// its acknowledged offset); `None` when the store has no such transfer.
+    async fn take_over_transfer(&self, id: Uuid) {
+        let owner = match self.port.place(OwnedKind::Transfer, id.to_string()).await {
+            Ok(owner) => owner,
+            Err(e) => {
+                log::warn!("transfer {id}: cannot claim it: {e}");
+                return self.transfer_found(id, None);
+            }
+        };
+        if owner != self.me || self.local.has_transfer(id) {
+            return self.transfer_found(id, Some(owner));
+        }
+        match self.store.load_transfer(id).await {
+            Ok(Some(record)) => {
+                log::info!("transfer {id}: taken over at {} bytes", record.acked);
+                if let Err(e) = self.local.restore_transfer(record) {
+                    log::warn!("transfer {id}: cannot take it over: {e}");
+                    return self.transfer_found(id, None);
+                }
+                self.transfer_found(id, Some(self.me));
+            }
+            Ok(None) => {
+                self.port.release(OwnedKind::Transfer, id.to_string());
+                self.transfer_found(id, None);
+            }
+            Err(e) => {
+                log::warn!("transfer {id}: cannot read it to take it over: {e}");
+                self.port.release(OwnedKind::Transfer, id.to_string());
+                self.transfer_found(id, None);
+            }
+        }
     }
 
     fn transfer_found(&self, id: Uuid, node: Option<NodeTag>) {
@@ -254,6 +294,15 @@ impl ClusterRegistry {
     /// sessions in them rejoin wherever they land.
     pub fn node_down(&self, node: NodeTag) {
         self.rehome(|placement| matches!(placement, Placement::There(n) if *n == node));
+        // Transfers hosted here lose the sides that were connected there (they pause and
+        // wait for them to come back elsewhere); transfers hosted there are found again.
+        for id in self.local.transfer_ids() {
+            let _ = self
+                .local
+                .send_transfer(id, TransferCommand::NodeGone(node));
+        }
+        lock(&self.transfers)
+            .retain(|_, place| !matches!(place, TransferPlace::There(n) if *n == node));
     }
 
     /// An envelope that never left for a node that died: commands for its actors go to
@@ -555,7 +604,10 @@ impl Router for ClusterRegistry {
     fn send_user(&self, user: UserId, command: PeerCommand) -> Result<(), RegistryError> {
         if !matches!(
             command,
-            PeerCommand::Deliver { .. } | PeerCommand::Track(_) | PeerCommand::Untrack(_)
+            PeerCommand::Deliver { .. }
+                | PeerCommand::Track(_)
+                | PeerCommand::Untrack(_)
+                | PeerCommand::Report(_)
         ) {
             // Everything else concerns this node's sessions of the user.
             return self.local.send_user(user, command);
@@ -612,12 +664,19 @@ impl Router for ClusterRegistry {
     }
 
     fn create_transfer(&self, id: Uuid, start: TransferStart) -> Result<(), RegistryError> {
-        self.local.create_transfer(id, start)?;
-        // Other nodes find it through the directory (it is new: the claim is ours).
+        // Other nodes find it through the directory, so the entry is written before the
+        // actor starts (and before anyone can hear of the offer): a node that finds no
+        // entry may take the transfer over as one whose owner died.
+        let Some(this) = self.this.upgrade() else {
+            return Err(RegistryError::ShuttingDown);
+        };
         let claim = self.port.place(OwnedKind::Transfer, id.to_string());
         self.arbiter.spawn(async move {
             if let Err(e) = claim.await {
-                log::warn!("transfer {id}: could not record where it lives: {e}");
+                log::warn!("transfer {id}: could not record where it lives ({e}); other nodes cannot reach it");
+            }
+            if let Err(e) = this.local.create_transfer(id, start) {
+                log::warn!("transfer {id}: could not start: {e}");
             }
         });
         Ok(())

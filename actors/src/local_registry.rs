@@ -168,6 +168,11 @@ impl LocalRegistry {
         self.online().get(&user).copied().unwrap_or(0)
     }
 
+    /// The transfers whose actors run here.
+    pub fn transfer_ids(&self) -> Vec<Uuid> {
+        LocalRegistry::transfers(self).keys().copied().collect()
+    }
+
     /// Whether a transfer's actor runs here.
     pub fn has_transfer(&self, id: Uuid) -> bool {
         LocalRegistry::transfers(self).contains_key(&id)

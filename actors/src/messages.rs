@@ -7,7 +7,8 @@
 //! in-process handle, so that a command can be carried to another node as data.
 
 use crate::protocol::{
-    DataFrame, FileAttachment, OfferFrame, Outbound, RequestId, RoomName, SessionId, User, UserId,
+    DataFrame, FileAttachment, NodeTag, OfferFrame, Outbound, RequestId, RoomName, SessionId, User,
+    UserId,
 };
 use actix::Message;
 use serde::{Deserialize, Serialize};
@@ -110,6 +111,7 @@ impl TransferCommand {
             TransferCommand::Recipients(_)
             | TransferCommand::SessionGone { .. }
             | TransferCommand::UserBack { .. }
+            | TransferCommand::NodeGone(_)
             | TransferCommand::AdminCancel => None,
         }
     }
@@ -134,6 +136,9 @@ pub enum PeerCommand {
     /// A transfer this user is part of: it hears of the user's sessions coming and going.
     Track(Uuid),
     Untrack(Uuid),
+    /// A transfer taken over by another node asks where the user's sessions are: the peer
+    /// answers with `UserBack` for one of them.
+    Report(Uuid),
     /// From the registry: nobody has used this peer for a while; stop if the user has no
     /// session and no transfer (see `Registry::finish_peer_passivation`).
     Passivate,
@@ -193,6 +198,8 @@ pub enum TransferCommand {
     },
     /// A new session of `user` said hello.
     UserBack { user: UserId, session: SessionId },
+    /// A node died: every session connected to it is gone.
+    NodeGone(NodeTag),
     /// An administrator stops the transfer.
     AdminCancel,
 }

@@ -104,6 +104,15 @@ impl Handler<PeerCommand> for PeerActor {
             PeerCommand::Track(transfer) => {
                 self.transfers.insert(transfer);
             }
+            PeerCommand::Report(transfer) => {
+                if let Some(session) = self.sessions.iter().next().copied() {
+                    let back = TransferCommand::UserBack {
+                        user: self.user,
+                        session,
+                    };
+                    let _ = self.node.router.send_transfer(transfer, back);
+                }
+            }
             PeerCommand::Untrack(transfer) => {
                 self.transfers.remove(&transfer);
             }

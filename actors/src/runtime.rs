@@ -38,7 +38,9 @@ pub fn launch(config: RuntimeConfig) -> Result<Runtime, String> {
     let node_tag = crate::protocol::NodeTag::of(&config.node_id);
     let (incarnation, cluster) = match config.cluster {
         Some((incarnation, port)) => {
-            let registry = ClusterRegistry::new(node_tag, local.clone(), port, core.handle());
+            let store = config.store.clone();
+            let registry =
+                ClusterRegistry::new(node_tag, local.clone(), port, store, core.handle());
             (Some(incarnation), Some(registry))
         }
         None => (None, None),

@@ -181,6 +181,8 @@ pub trait Store: Send + Sync + 'static {
     fn forget_transfer(&self, id: uuid::Uuid);
     /// Every stored transfer, for a node that starts.
     fn load_transfers(&self) -> StoreFuture<Vec<TransferRecord>>;
+    /// One stored transfer (`None` when it finished or never was).
+    fn load_transfer(&self, id: uuid::Uuid) -> StoreFuture<Option<TransferRecord>>;
     /// The stored transfers `user` sends or receives (or was offered), by id.
     fn transfers_of(&self, user: UserId) -> StoreFuture<Vec<uuid::Uuid>>;
     /// Makes a complete upload of `owner` postable: a share link and what to show of it.

@@ -70,6 +70,36 @@ pub(crate) fn map_write_error(e: DieselError) -> StoreError {
     }
 }
 
+/// Stored transfers: all of them, or the one with `id`.
+fn load_transfer_rows(
+    conn: &mut DbConnection,
+    id: Option<uuid::Uuid>,
+) -> Result<Vec<TransferRecord>, StoreError> {
+    use schema::transfers;
+    let columns = (
+        transfers::id,
+        transfers::sender_id,
+        transfers::sender_name,
+        transfers::room,
+        transfers::name,
+        transfers::size,
+        transfers::mime,
+        transfers::sha256,
+        transfers::receivers,
+        transfers::acked,
+        transfers::digest,
+    );
+    let rows: Vec<TransferRow> = match id {
+        Some(id) => with_conn!(conn, |c| transfers::table
+            .filter(transfers::id.eq(id.to_string()))
+            .select(columns)
+            .load(c)),
+        None => with_conn!(conn, |c| transfers::table.select(columns).load(c)),
+    }
+    .map_err(unavailable)?;
+    rows.into_iter().map(transfer_from_row).collect()
+}
+
 /// A room as `GET /api/rooms` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RoomSummary {
@@ -435,24 +465,12 @@ impl Store for DbStore {
     }
 
     fn load_transfers(&self) -> StoreFuture<Vec<TransferRecord>> {
-        self.blocking("load_transfers", |conn| {
-            let rows: Vec<TransferRow> = with_conn!(conn, |c| schema::transfers::table
-                .select((
-                    schema::transfers::id,
-                    schema::transfers::sender_id,
-                    schema::transfers::sender_name,
-                    schema::transfers::room,
-                    schema::transfers::name,
-                    schema::transfers::size,
-                    schema::transfers::mime,
-                    schema::transfers::sha256,
-                    schema::transfers::receivers,
-                    schema::transfers::acked,
-                    schema::transfers::digest,
-                ))
-                .load(c))
-            .map_err(unavailable)?;
-            rows.into_iter().map(transfer_from_row).collect()
+        self.blocking("load_transfers", |conn| load_transfer_rows(conn, None))
+    }
+
+    fn load_transfer(&self, id: uuid::Uuid) -> StoreFuture<Option<TransferRecord>> {
+        self.blocking("load_transfer", move |conn| {
+            Ok(load_transfer_rows(conn, Some(id))?.into_iter().next())
         })
     }
 

@@ -21,7 +21,7 @@ use crate::protocol::{
     DataFrame, ErrorCode, OfferFrame, Outbound, ProtocolError, RequestId, ServerFrame, SessionId,
     User, UserId,
 };
-use crate::store::{ReceiverRecord, TransferRecord};
+use crate::store::{Fence, OwnedKind, ReceiverRecord, StoreError, TransferRecord};
 use crate::NodeContext;
 use actix::prelude::*;
 use bytes::Bytes;
@@ -77,6 +77,11 @@ pub struct TransferActor {
     secured: u64,
     /// Whether the transfer has a stored record (it was accepted).
     saved: bool,
+    /// In a cluster: the ownership epoch its progress writes are checked against.
+    fence: Option<Fence>,
+    /// Another node took the transfer over (a progress write was refused): this instance
+    /// stops without touching what the new owner now keeps.
+    fenced: bool,
     start: Option<TransferStart>,
     /// The `id` of the client frame being handled, so that an error about it carries `re`.
     answering: Option<RequestId>,
@@ -145,6 +150,8 @@ impl TransferActor {
             to_hash: VecDeque::new(),
             secured: record.acked,
             saved: true,
+            fence: None,
+            fenced: false,
             start: None,
             answered: phase != Phase::Offered,
             answering: None,
@@ -187,6 +194,8 @@ impl TransferActor {
             to_hash: VecDeque::new(),
             secured: 0,
             saved: false,
+            fence: None,
+            fenced: false,
             start: Some(start),
             answered: false,
             answering: None,
@@ -564,13 +573,44 @@ impl TransferActor {
     }
 
     /// Stores that `[0, offset)` is acknowledged and hashed, then tells the sender: a
+    /// In a cluster, takes the ownership epoch before anything else happens (the mailbox
+    /// waits): a previous owner's progress writes are refused from then on.
+    fn claim(&mut self, ctx: &mut Context<Self>) {
+        let Some(incarnation) = self.node.incarnation else {
+            return;
+        };
+        let (kind, key) = (OwnedKind::Transfer, self.id.to_string());
+        let claim = self.node.store.claim_ownership(
+            kind,
+            key.clone(),
+            self.node.node_id.clone(),
+            incarnation,
+        );
+        ctx.wait(
+            claim
+                .into_actor(self)
+                .map(move |result, transfer, _| match result {
+                    Ok(epoch) => transfer.fence = Some(Fence { kind, key, epoch }),
+                    Err(e) => log::warn!(
+                        "transfer {}: no ownership epoch ({e}); its progress is not fenced",
+                        transfer.id
+                    ),
+                }),
+        );
+    }
+
     /// `progress` is a promise that a restart of the node resumes no earlier.
     fn secure(&mut self, offset: u64, digest: Vec<u8>, ctx: &mut Context<Self>) {
         let write = self
             .node
             .store
-            .transfer_progress(self.id, offset, digest, None);
-        ctx.spawn(write.into_actor(self).map(move |result, transfer, _| {
+            .transfer_progress(self.id, offset, digest, self.fence.clone());
+        ctx.spawn(write.into_actor(self).map(move |result, transfer, ctx| {
+            if let Err(StoreError::Fenced(_)) = result {
+                log::warn!("transfer {}: another node has taken it over; this instance stops", transfer.id);
+                transfer.fenced = true;
+                return ctx.stop();
+            }
             if let Err(e) = result {
                 log::warn!("transfer {}: progress at {offset} not stored ({e}); a restart would resume earlier", transfer.id);
             }
@@ -740,6 +780,28 @@ impl TransferActor {
             self.advance(ctx);
         } else if self.phase == Phase::Streaming {
             self.pause();
+        }
+    }
+
+    /// A node died: its sessions are gone. Their users may already be back on another
+    /// node (they said hello before the death was known): their peers are asked where.
+    fn node_gone(&mut self, node: crate::protocol::NodeTag, ctx: &mut Context<Self>) {
+        let sender = (self.sender_session, self.sender().id);
+        let gone: Vec<(SessionId, UserId)> = std::iter::once(sender)
+            .filter_map(|(session, user)| session.map(|s| (s, user)))
+            .chain(
+                self.receivers
+                    .iter()
+                    .filter_map(|r| r.session.map(|s| (s, r.user.id))),
+            )
+            .filter(|(session, _)| session.node == node)
+            .collect();
+        for (session, user) in gone {
+            self.session_gone(session, ctx);
+            let _ = self
+                .node
+                .router
+                .send_user(user, PeerCommand::Report(self.id));
         }
     }
 
@@ -929,6 +991,7 @@ impl Actor for TransferActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         METRICS.transfers_active.inc();
+        self.claim(ctx);
         if self.start.is_some() {
             self.announce(ctx);
         } else {
@@ -936,10 +999,11 @@ impl Actor for TransferActor {
             let users =
                 std::iter::once(self.sender().id).chain(self.receivers.iter().map(|r| r.user.id));
             for user in users.collect::<Vec<_>>() {
-                let _ = self
-                    .node
-                    .router
-                    .send_user(user, PeerCommand::Track(self.id));
+                let router = &self.node.router;
+                let _ = router.send_user(user, PeerCommand::Track(self.id));
+                // Sides still connected (this node took the transfer over from a node
+                // that died) say where they are.
+                let _ = router.send_user(user, PeerCommand::Report(self.id));
             }
             if self.phase == Phase::Offered {
                 self.expire_offer_later(ctx);
@@ -952,6 +1016,10 @@ impl Actor for TransferActor {
     fn stopped(&mut self, _: &mut Self::Context) {
         METRICS.transfers_active.dec();
         self.node.transfers.close(self.sender().id, !self.answered);
+        if self.fenced {
+            // The new owner keeps the record and the users' tracking.
+            return self.node.host.transfer_ended(self.id);
+        }
         if self.saved {
             self.node.store.forget_transfer(self.id);
         }
@@ -1066,6 +1134,7 @@ impl TransferActor {
             TransferCommand::Cancel { user, session, .. } => self.cancel(user, session, ctx),
             TransferCommand::SessionGone { session, .. } => self.session_gone(session, ctx),
             TransferCommand::UserBack { user, session } => self.user_back(user, session),
+            TransferCommand::NodeGone(node) => self.node_gone(node, ctx),
             TransferCommand::AdminCancel => self.cancel_all("cancelled by an administrator", ctx),
         }
     }
