@@ -584,3 +584,15 @@ async fn a_transfer_completes_after_kill_9_of_the_receivers_node() {
 async fn a_transfer_completes_after_kill_9_of_the_senders_node_which_owned_it() {
     a_transfer_survives_the_kill_of("sender").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_killed_and_restarted_empty_mid_transfer_loses_nothing() {
+    use common::transfer::*;
+    let mut cluster = Cluster::start(3).await;
+    let (alice, mut bob, id, data, acked) = three_chunks_across(&cluster).await;
+    // File bytes never go through Redis: the transfer goes on while Redis is away and
+    // after it comes back empty.
+    cluster.redis.kill9_and_restart_empty();
+    finish_from(alice, &mut bob, id, &data, acked).await;
+    cluster.wait_for_nodes(3).await;
+}

@@ -63,7 +63,9 @@ pub trait ClusterPort: Send + Sync + 'static {
     /// and the envelope back (nothing was queued).
     fn send(&self, to: NodeTag, envelope: Envelope) -> Result<(), (RegistryError, Box<Envelope>)>;
     /// The nodes where `user` has sessions now.
-    fn user_nodes(&self, user: UserId) -> BoxFuture<'static, Vec<NodeTag>>;
+    fn user_nodes(&self, user: UserId) -> BoxFuture<'static, Result<Vec<NodeTag>, RegistryError>>;
+    /// Every live node, this one included.
+    fn live_nodes(&self) -> Vec<NodeTag>;
     /// How many sessions `user` has on this node now (0: none).
     fn set_sessions(&self, user: UserId, count: usize);
 }
@@ -617,7 +619,12 @@ impl Router for ClusterRegistry {
         };
         let nodes = self.port.user_nodes(user);
         self.arbiter.spawn(async move {
-            let mut nodes = nodes.await;
+            // Without presence (Redis away, or just restarted empty) every live node is
+            // asked: each delivers to the user's sessions it has, if any.
+            let mut nodes = match nodes.await {
+                Ok(nodes) if !nodes.is_empty() => nodes,
+                Ok(_) | Err(_) => this.port.live_nodes(),
+            };
             if !nodes.contains(&this.me) {
                 nodes.push(this.me); // its sessions may not be published yet
             }
@@ -687,7 +694,13 @@ impl Router for ClusterRegistry {
     }
 
     fn user_nodes(&self, user: UserId) -> BoxFuture<'static, Vec<NodeTag>> {
-        self.port.user_nodes(user)
+        let nodes = self.port.user_nodes(user);
+        let local = self.local.user_online(user).then_some(self.me);
+        Box::pin(async move {
+            let mut nodes = nodes.await.unwrap_or_default();
+            nodes.extend(local.filter(|me| !nodes.contains(me)));
+            nodes
+        })
     }
 }
 

@@ -374,20 +374,21 @@ impl ClusterPort for NodeCluster {
         })
     }
 
-    fn user_nodes(&self, user: UserId) -> BoxFuture<'static, Vec<NodeTag>> {
+    fn user_nodes(&self, user: UserId) -> BoxFuture<'static, Result<Vec<NodeTag>, RegistryError>> {
         let Some(joined) = self.joined.get() else {
-            return Box::pin(async { Vec::new() });
+            return Box::pin(async { Err(unavailable("not joined yet")) });
         };
         let presence = joined.presence.clone();
         Box::pin(async move {
-            match presence.nodes_of(user.0).await {
-                Ok(owners) => owners.iter().map(|o| NodeTag::of(&o.node)).collect(),
-                Err(e) => {
-                    log::debug!("presence lookup failed: {e}");
-                    Vec::new()
-                }
-            }
+            let owners = presence.nodes_of(user.0).await.map_err(unavailable)?;
+            Ok(owners.iter().map(|o| NodeTag::of(&o.node)).collect())
         })
+    }
+
+    fn live_nodes(&self) -> Vec<NodeTag> {
+        let mut nodes: Vec<NodeTag> = lock(&self.peers).keys().copied().collect();
+        nodes.push(NodeTag::of(&self.id));
+        nodes
     }
 
     fn set_sessions(&self, user: UserId, count: usize) {
