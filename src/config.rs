@@ -198,6 +198,9 @@ pub struct Config {
     pub disk_reserve: u64,
     /// Set when the node is one of a cluster.
     pub cluster: Option<ClusterConfig>,
+    /// Whether PEERLINK_NODE_ID was set; a cluster node without it keeps the id it made up
+    /// on its first start in its data directory.
+    pub node_id_given: bool,
 }
 
 /// How a node takes part in a cluster.
@@ -463,7 +466,8 @@ impl ServeArgs {
             admin_token,
             allowed_origins,
             trusted_proxies,
-            cluster: self.cluster(bind, &node_id_given)?,
+            cluster: self.cluster(bind)?,
+            node_id_given,
             node_id,
             workers,
             limits,
@@ -530,11 +534,7 @@ fn check_origin(origin: &str) -> Result<String, ConfigError> {
 
 impl ServeArgs {
     /// The cluster settings, when PEERLINK_REDIS_URL is set.
-    fn cluster(
-        &self,
-        bind: SocketAddr,
-        node_id_given: &bool,
-    ) -> Result<Option<ClusterConfig>, ConfigError> {
+    fn cluster(&self, bind: SocketAddr) -> Result<Option<ClusterConfig>, ConfigError> {
         let Some(redis_url) = self
             .redis_url
             .as_deref()
@@ -543,12 +543,6 @@ impl ServeArgs {
         else {
             return Ok(None);
         };
-        if !node_id_given {
-            return Err(invalid(
-                "PEERLINK_NODE_ID",
-                "a cluster node needs a stable id (the same on every start of this node)",
-            ));
-        }
         let secret = match self.cluster_secret.as_deref().map(str::trim) {
             Some(secret) if secret.len() >= 32 => secret.as_bytes().into(),
             _ => {

@@ -47,6 +47,10 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
         source,
     })?;
     raise_open_file_limit();
+    let mut config = config;
+    if config.cluster.is_some() && !config.node_id_given {
+        config.node_id = stable_node_id(&config.data_dir)?;
+    }
     log::info!("starting node: {}", config.describe());
     let store = DbStore::open(&StoreConfig {
         url: config.database.clone(),
@@ -183,6 +187,25 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
     let _ = runtime.supervisor.send(ShutDown).await;
     drop(runtime);
     Ok(())
+}
+
+/// A cluster node's id when none is configured: made up on its first start and kept in its
+/// data directory, so that it is the same on every start of this node.
+fn stable_node_id(data_dir: &std::path::Path) -> Result<String, NodeError> {
+    let path = data_dir.join("node-id");
+    let io = |source| NodeError::DataDir {
+        path: path.display().to_string(),
+        source,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    let id = format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    std::fs::write(&path, format!("{id}\n")).map_err(io)?;
+    Ok(id)
 }
 
 /// Waits for SIGTERM or SIGINT; says which.
