@@ -317,7 +317,13 @@ impl ClusterRegistry {
                 hops,
             } => self.route_room(room, command, hops),
             Envelope::Transfer { id, command, .. } => {
-                lock(&self.transfers).remove(&id);
+                // Its placement named the dead node: look again (a lookup already under
+                // way keeps its place, and this command waits behind it).
+                let mut transfers = lock(&self.transfers);
+                if matches!(transfers.get(&id), Some(TransferPlace::There(_))) {
+                    transfers.remove(&id);
+                }
+                drop(transfers);
                 self.route_transfer(id, command);
             }
             Envelope::Deliver(_) | Envelope::User { .. } => {}

@@ -372,10 +372,13 @@ impl Host for LocalRegistry {
             RegistryError::Unavailable(format!("transfer {}: stored digest state: {e}", record.id))
         })?;
         let node = self.node()?;
-        let unanswered = !record.receivers.iter().any(|r| r.active);
-        node.transfers.restore(record.sender.id, unanswered);
         let id = record.id;
         let mut transfers = self.transfers();
+        if transfers.get(&id).is_some_and(|addr| addr.connected()) {
+            return Ok(()); // already running here: two takeovers raced, the first won
+        }
+        let unanswered = !record.receivers.iter().any(|r| r.active);
+        node.transfers.restore(record.sender.id, unanswered);
         let addr = TransferActor::start_in_arbiter(&self.arbiter, move |_| {
             TransferActor::restored(node, record, digest)
         });

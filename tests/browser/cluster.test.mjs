@@ -9,7 +9,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { ARTIFACTS, launchBrowser, openChat, startNode } from './node.mjs';
+import { ARTIFACTS, launchBrowser, openChat, sha256, startNode } from './node.mjs';
+import { acceptFile, ackGate, offerFile, transferCard, verified } from './files.mjs';
+import { writeFileSync } from 'node:fs';
 
 const PG_BIN = process.env.PG_BIN || '/usr/lib/postgresql/15/bin';
 const stops = [];
@@ -45,13 +47,8 @@ function freshDatabase() {
   return admin.replace(/\/[^/]*$/, `/${name}`);
 }
 
-async function say(page, text) {
-  const composer = page.getByRole('textbox', { name: 'Message' });
-  await composer.fill(text);
-  await composer.press('Enter');
-}
-
-test('a page whose node is killed moves to another node and the chat carries on', async () => {
+/** A redis-server, a fresh database and two nodes that have found each other. */
+async function twoNodeCluster() {
   const redis = await startRedis();
   const database = freshDatabase();
   const secret = randomBytes(32).toString('hex');
@@ -71,6 +68,17 @@ test('a page whose node is killed moves to another node and the chat carries on'
       await new Promise((r) => setTimeout(r, 50));
     }
   }
+  return [one, two];
+}
+
+async function say(page, text) {
+  const composer = page.getByRole('textbox', { name: 'Message' });
+  await composer.fill(text);
+  await composer.press('Enter');
+}
+
+test('a page whose node is killed moves to another node and the chat carries on', async () => {
+  const [one, two] = await twoNodeCluster();
   const browser = await launchBrowser();
   stops.push(() => browser.close());
   const problems = [];
@@ -98,5 +106,39 @@ test('a page whose node is killed moves to another node and the chat carries on'
     'hello from node 1', 'hello from node 2', 'are you still there?', 'yes, through node 2',
   ]);
   // The only complaints a page may have are the lost connection's.
+  assert.deepEqual(problems.filter((p) => !/WebSocket|ERR_CONNECTION_REFUSED|Failed to load resource/.test(p)), []);
+});
+
+test('a file between pages on two nodes completes after the sender\'s node is killed mid-transfer', async () => {
+  const [one, two] = await twoNodeCluster();
+  const browser = await launchBrowser();
+  stops.push(() => browser.close());
+  const problems = [];
+  const onProblem = (p) => problems.push(p);
+  const dir = mkdtempSync(join(tmpdir(), 'peerlink-cluster-files-'));
+  const data = randomBytes(12 * 1024 * 1024);
+  const file = { path: join(dir, 'across.bin'), name: 'across.bin', size: data.length, sha256: sha256(data) };
+  writeFileSync(file.path, data);
+  // Bob's acknowledgements stop at 4 MiB, so the transfer is mid-way when node 1 dies.
+  const gate = ackGate(4 * 1024 * 1024);
+  const alice = await openChat(browser, one.url, 'alice', { onProblem });
+  const bob = await openChat(browser, two.url, 'bob', { onProblem, beforeOpen: gate.install });
+  await alice.getByRole('complementary').getByRole('button', { name: 'bob', exact: true }).waitFor();
+  await offerFile(alice, 'bob', file);
+  const received = await acceptFile(bob, 'alice', file);
+  await gate.held;
+  // Node 1 hosted the transfer and Alice's connection: both move to node 2.
+  await one.kill();
+  gate.hold = false;
+  await alice.locator('#status-node', { hasText: 'node-2' }).waitFor({ timeout: 20_000 });
+  try {
+    await verified(transferCard(alice, file), file);
+    await verified(received, file);
+  } catch (e) {
+    console.log('ALICE CARD:', await transferCard(alice, file).innerText().catch(() => '?'));
+    console.log('BOB CARD:', await received.innerText().catch(() => '?'));
+    throw e;
+  }
+  await alice.screenshot({ path: ARTIFACTS + 'cluster-transfer-after-kill.png' });
   assert.deepEqual(problems.filter((p) => !/WebSocket|ERR_CONNECTION_REFUSED|Failed to load resource/.test(p)), []);
 });

@@ -14,6 +14,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ARTIFACTS, nodeAndBrowser, openChat, sha256, startNode } from './node.mjs';
+import { acceptFile, ackGate, offerFile, transferCard, verified } from './files.mjs';
 
 const MiB = 1024 * 1024;
 const ADMIN_TOKEN = 'browser-test-admin-token';
@@ -37,32 +38,11 @@ function person(name, options = {}) {
   return openChat(browser, node.url, name, { ...options, onProblem: problem });
 }
 
-
 function sourceFile(name, size) {
   const path = join(files, name);
   const data = randomBytes(size);
   writeFileSync(path, data);
   return { path, name, size, sha256: sha256(data) };
-}
-
-/**
- * Route a page's WebSocket through the test: while `gate.hold` is set, the page's `ack`
- * frames past `gate.offset` are dropped, and `gate.held` resolves with the first of them.
- */
-function ackGate(offset) {
-  const gate = { hold: true, offset };
-  gate.held = new Promise((resolve) => { gate.release = resolve; });
-  gate.install = (page) => page.routeWebSocket(/\/ws$/, (ws) => {
-    const server = ws.connectToServer();
-    ws.onMessage((message) => {
-      if (gate.hold && typeof message === 'string') {
-        const frame = JSON.parse(message);
-        if (frame.type === 'ack' && frame.offset > gate.offset) return gate.release(frame.offset);
-      }
-      server.send(message);
-    });
-  });
-  return gate;
 }
 
 /** Two people in the lobby, each in their own browser; resolves once the first sees the second. */
@@ -87,34 +67,6 @@ async function stalledTransfer(senderName, receiverName, file, holdMiB) {
   const sent = transferCard(sender, file);
   await sent.getByText(new RegExp(`^${holdMiB}\\.0 MiB of ${file.size / MiB} MiB`)).waitFor();
   return { sender, receiver, gate, sent, card };
-}
-
-/** In the sender's page: open the conversation with `to` and pick `file` to send there. */
-async function offerFile(page, to, file) {
-  await page.getByRole('complementary').getByRole('button', { name: to, exact: true }).click();
-  await page.getByRole('heading', { name: `Direct messages with ${to}` }).waitFor();
-  const [chooser] = await Promise.all([
-    page.waitForEvent('filechooser'),
-    page.getByRole('button', { name: 'Send a file…' }).click(),
-  ]);
-  await chooser.setFiles(file.path);
-}
-
-/** In the receiver's page: open the conversation the offer came in and accept it. */
-async function acceptFile(page, from, file) {
-  await page.getByRole('navigation').getByRole('button', { name: new RegExp(`^@${from}`) }).click();
-  const card = transferCard(page, file);
-  await card.getByText(`${from} offers this file.`).waitFor();
-  await card.getByRole('button', { name: `Accept ${file.name}` }).click();
-  return card;
-}
-
-const transferCard = (page, file) => page.locator('.transfer').filter({ hasText: `File: ${file.name}` });
-
-/** Waits for the "verified" mark with the source's digest on a card. */
-async function verified(card, file) {
-  await card.getByText('✓ verified').waitFor({ timeout: 60_000 });
-  assert.match(await card.innerText(), new RegExp(`SHA-256 ${file.sha256}`));
 }
 
 /** Saves the received file through the card's Save link; returns the saved bytes' digest. */
