@@ -103,3 +103,30 @@ on_both_backends!(
     a_stale_owner_cannot_commit,
     incarnations_grow_with_every_start
 );
+
+/// Nodes of a cluster start together on one empty database: each runs the migrations,
+/// one at a time, and every one of them starts.
+#[test]
+fn nodes_starting_together_on_one_empty_database_all_start() {
+    let url = common::fresh_postgres_database();
+    let starts: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let config = StoreConfig {
+                    url: DatabaseUrl::parse(&url).expect("database url"),
+                    sqlite_sync: SqliteSync::Normal,
+                    pool_size: 2,
+                    session_ttl: Duration::from_secs(3600),
+                };
+                DbStore::open(&config).map(|_| ())
+            })
+        })
+        .collect();
+    for start in starts {
+        start
+            .join()
+            .expect("start thread")
+            .expect("the node's store opens");
+    }
+}

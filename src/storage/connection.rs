@@ -28,6 +28,9 @@ macro_rules! with_conn {
 }
 pub(crate) use with_conn;
 
+/// The PostgreSQL advisory lock key nodes hold while they migrate ("PeerLink" in ASCII).
+const MIGRATION_LOCK: i64 = 0x5065_6572_4c69_6e6b;
+
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
@@ -167,7 +170,25 @@ pub fn open_pool(url: &DatabaseUrl, sync: SqliteSync, size: u32) -> Result<Pool,
 pub fn run_migrations(conn: &mut DbConnection) -> Result<Vec<String>, StorageError> {
     let applied = match conn {
         DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
-        DbConnection::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
+        DbConnection::Postgres(c) => {
+            // Nodes of a cluster start together on one database: one migrates at a time,
+            // and the others then find nothing pending.
+            use diesel::RunQueryDsl;
+            let lock = format!("SELECT pg_advisory_lock({MIGRATION_LOCK})");
+            diesel::sql_query(lock).execute(c).map_err(|e| {
+                StorageError::Migration(format!("cannot take the migration lock: {e}"))
+            })?;
+            let applied = c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|versions| versions.iter().map(ToString::to_string).collect::<Vec<_>>());
+            let unlock = format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})");
+            if let Err(e) = diesel::sql_query(unlock).execute(c) {
+                log::warn!(
+                    "could not release the migration lock (it goes with the connection): {e}"
+                );
+            }
+            return applied.map_err(|e| StorageError::Migration(e.to_string()));
+        }
     };
     applied
         .map(|versions| versions.iter().map(ToString::to_string).collect())
