@@ -186,7 +186,10 @@ function onWelcome(m) {
   learnNodes();
   showErr('notice');
   showApp();
-  for (const c of convs.values()) if (c.kind === 'room') sendJoin(c);
+  for (const c of convs.values()) {
+    if (c.kind === 'room') sendJoin(c);
+    else if (c.peer) catchUp(c);
+  }
   transfers.onWelcome();
   render();
 }
@@ -261,7 +264,7 @@ function onPresence(m) {
 }
 
 function onHistory(m) {
-  const c = convs.get('#' + m.room) || reqs.get(m.re)?.conv;
+  const c = (m.room ? convs.get('#' + m.room) : convs.get('@' + m.with)) || reqs.get(m.re)?.conv;
   reqs.delete(m.re);
   if (!c) return;
   c.loadingOlder = false;
@@ -473,7 +476,7 @@ function render(mode) {
   renderMembers(c);
   $('conv-title').textContent = !c ? 'No conversation: join a room' : c.kind === 'room' ? `#${c.name}` : `Direct messages with ${c.name}`;
   const older = $('older');
-  older.hidden = !(c?.kind === 'room' && c.synced && !c.noOlder && olderBefore(c) > 1);
+  older.hidden = !((c?.kind === 'room' ? c.synced : c?.kind === 'dm') && !c.noOlder && olderBefore(c) > 1);
   older.disabled = !!c?.loadingOlder;
   older.textContent = c?.loadingOlder ? 'Loading…' : 'Load older messages';
   $('text').disabled = $('send').disabled = !c;
@@ -542,15 +545,23 @@ $('join-input').addEventListener('input', () => { $('join-input').removeAttribut
 
 $('older').addEventListener('click', () => {
   const c = convs.get(current);
-  if (c?.kind !== 'room' || c.loadingOlder) return;
+  if (!c || c.loadingOlder) return;
   if (!welcomed) return showErr('log-error', 'Not connected right now.');
   const id = rid();
   c.loadingOlder = true;
   reqs.set(id, { kind: 'history', conv: c });
   showErr('log-error');
-  send({ type: 'history', id, room: c.name, before: olderBefore(c), limit: HISTORY_LIMIT });
+  const where = c.kind === 'room' ? { room: c.name } : { with: c.peer };
+  send({ type: 'history', id, ...where, before: olderBefore(c), limit: HISTORY_LIMIT });
   render();
 });
+
+/** A direct conversation's newest messages (the ones missed while away among them). */
+function catchUp(c) {
+  const id = rid();
+  reqs.set(id, { kind: 'history', conv: c });
+  send({ type: 'history', id, with: c.peer, limit: HISTORY_LIMIT });
+}
 
 // A person scrolling to the top loads older messages, as the button does. Only scrolling
 // the person does counts: the page's own scrolling (new messages, a rejoin) must not.

@@ -15,6 +15,7 @@ on_both_backends!(
     history_and_since_after_reconnect,
     presence_joined_left_offline,
     direct_messages_reach_every_session_of_both_users,
+    a_direct_message_waits_for_an_offline_user,
     join_without_since_replays_recent_messages,
 );
 
@@ -288,4 +289,35 @@ async fn join_without_since_replays_recent_messages(backend: Backend) {
     for seq in 12..=60 {
         assert_eq!(late.next_message("news").await["seq"], seq);
     }
+}
+
+async fn a_direct_message_waits_for_an_offline_user(backend: Backend) {
+    let node = Node::start(backend).await;
+    let mut alice = Client::new_user(&node, "alice").await;
+    let bob = Client::new_user(&node, "bob").await;
+    let (bob_id, bob_token) = (bob.user_id.clone(), bob.token.clone());
+    bob.close().await;
+    for text in ["first", "second"] {
+        let ack = alice
+            .request(json!({"type": "say", "to": bob_id, "text": text}))
+            .await;
+        assert_eq!(ack["type"], "message", "{ack}");
+    }
+    let mut bob = Client::returning(&node, &bob_token).await;
+    let history = bob
+        .request(json!({"type": "history", "with": alice.user_id}))
+        .await;
+    let read: Vec<(Option<u64>, Option<&str>)> = history["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| (m["seq"].as_u64(), m["text"].as_str()))
+        .collect();
+    assert_eq!(
+        read,
+        vec![(Some(1), Some("first")), (Some(2), Some("second"))]
+    );
+    // The conversation is nobody else's: it is not a room anyone can list or join.
+    let (_, rooms) = node.get("/api/rooms").await;
+    assert!(!rooms.contains("dm."), "{rooms}");
 }

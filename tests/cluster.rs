@@ -596,3 +596,72 @@ async fn redis_killed_and_restarted_empty_mid_transfer_loses_nothing() {
     finish_from(alice, &mut bob, id, &data, acked).await;
     cluster.wait_for_nodes(3).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn direct_messages_reach_both_users_everywhere_and_wait_for_the_offline() {
+    let cluster = Cluster::start(3).await;
+    let mut ann = Client::new_user(&cluster.nodes[0], "ann").await;
+    let mut ann_phone = Client::returning(&cluster.nodes[1], &ann.token).await;
+    let mut ben = Client::new_user(&cluster.nodes[2], "ben").await;
+    // Live: every session of both, on every node; numbered like a room of two.
+    let ack = ann
+        .request(serde_json::json!({"type":"say","to":ben.user_id,"text":"hi ben"}))
+        .await;
+    assert_eq!(
+        (ack["type"].as_str(), ack["seq"].as_u64()),
+        (Some("message"), Some(1)),
+        "{ack}"
+    );
+    let ben_id = ben.user_id.clone();
+    for (who, client) in [("ann's phone", &mut ann_phone), ("ben", &mut ben)] {
+        let copy = client.next_of("message").await;
+        assert_eq!(
+            (copy["text"].as_str(), copy["seq"].as_u64()),
+            (Some("hi ben"), Some(1)),
+            "{who}: {copy}"
+        );
+        assert_eq!(copy["to"].as_str(), Some(ben_id.as_str()), "{who}");
+    }
+    // Ben goes offline; Ann writes twice; Ben comes back on another node and reads them.
+    let ben_token = ben.token.clone();
+    ben.close().await;
+    for text in ["are you there?", "call me"] {
+        let ack = ann
+            .request(serde_json::json!({"type":"say","to":ben_id,"text":text}))
+            .await;
+        assert_eq!(ack["type"], "message", "{ack}");
+    }
+    let mut ben = Client::returning(&cluster.nodes[1], &ben_token).await;
+    let history = ben
+        .request(serde_json::json!({"type":"history","with":ann.user_id}))
+        .await;
+    assert_eq!(
+        history["with"].as_str(),
+        Some(ann.user_id.as_str()),
+        "{history}"
+    );
+    let read: Vec<(u64, String)> = history["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| {
+            (
+                m["seq"].as_u64().unwrap_or(0),
+                m["text"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        read,
+        vec![
+            (1, "hi ben".into()),
+            (2, "are you there?".into()),
+            (3, "call me".into())
+        ]
+    );
+    // Nobody else can read or write it as a room.
+    let join = ben
+        .request(serde_json::json!({"type":"join","room":"dm.x"}))
+        .await;
+    assert_eq!(join["code"], "bad_request", "{join}");
+}

@@ -46,6 +46,8 @@ pub enum RoomCommand {
         before: Option<u64>,
         limit: usize,
         re: Option<RequestId>,
+        /// For a direct conversation: the other person, whom the answer names.
+        with: Option<UserId>,
     },
     /// The session ended; `user_offline` when it was the user's last session on the node.
     SessionGone {

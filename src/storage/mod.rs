@@ -209,8 +209,10 @@ impl DbStore {
     /// Every room with its last `seq`, by name.
     pub fn list_rooms(&self) -> StoreFuture<Vec<RoomSummary>> {
         self.blocking("list_rooms", |conn| {
+            // Direct conversations are stored as rooms too; they are nobody else's business.
             let names: Vec<String> = with_conn!(conn, |c| rooms::table
                 .select(rooms::name)
+                .filter(rooms::name.not_like("dm.%"))
                 .order(rooms::name)
                 .load(c))
             .map_err(unavailable)?;

@@ -53,7 +53,12 @@ pub enum ClientFrame {
     History {
         #[serde(default)]
         id: Option<String>,
-        room: String,
+        /// A room, or…
+        #[serde(default)]
+        room: Option<String>,
+        /// …the other person of a direct conversation (a user id).
+        #[serde(default)]
+        with: Option<String>,
         #[serde(default)]
         before: Option<u64>,
         #[serde(default)]

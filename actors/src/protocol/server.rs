@@ -356,6 +356,7 @@ pub fn newest_within(sizes: impl DoubleEndedIterator<Item = usize>, budget: usiz
 pub fn history_outbound<'m>(
     re: Option<&str>,
     room: &RoomName,
+    with: Option<UserId>,
     messages: impl Iterator<Item = &'m str>,
 ) -> Outbound {
     let messages: Vec<&str> = messages.collect();
@@ -368,8 +369,17 @@ pub fn history_outbound<'m>(
         json.push_str(&to_json(&re));
         json.push(',');
     }
-    json.push_str(r#""room":"#);
-    json.push_str(&to_json(room));
+    // A direct conversation's history names the other person, not a room.
+    match with {
+        Some(user) => {
+            json.push_str(r#""with":"#);
+            json.push_str(&to_json(&user));
+        }
+        None => {
+            json.push_str(r#""room":"#);
+            json.push_str(&to_json(room));
+        }
+    }
     json.push_str(r#","messages":["#);
     for (i, message) in messages.enumerate() {
         if i > 0 {

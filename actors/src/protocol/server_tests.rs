@@ -61,6 +61,7 @@ fn history_embeds_messages_verbatim() {
     let Outbound::Frame { json, kind } = history_outbound(
         Some("h\"x"),
         &room,
+        None,
         [one.as_str(), one.as_str()].into_iter(),
     ) else {
         panic!("frame");
@@ -71,7 +72,8 @@ fn history_embeds_messages_verbatim() {
     assert_eq!(json["re"], "h\"x");
     assert_eq!(json["messages"][1]["type"], "message");
     assert_eq!(json["messages"][0]["seq"], 1);
-    let Outbound::Frame { json, .. } = history_outbound(None, &room, std::iter::empty()) else {
+    let Outbound::Frame { json, .. } = history_outbound(None, &room, None, std::iter::empty())
+    else {
         panic!("frame")
     };
     assert_eq!(

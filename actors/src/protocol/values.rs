@@ -27,10 +27,17 @@ impl From<RoomName> for Arc<str> {
 impl TryFrom<String> for RoomName {
     type Error = ProtocolError;
 
+    /// Between nodes: conversation names (which clients may not use) are accepted too.
     fn try_from(raw: String) -> Result<RoomName, ProtocolError> {
+        if RoomName::users_of_conversation(&raw).is_some() {
+            return Ok(RoomName(raw.into()));
+        }
         RoomName::parse(&raw)
     }
 }
+
+/// Names of this form are direct conversations, never rooms a client names.
+const CONVERSATION_PREFIX: &str = "dm.";
 
 impl RoomName {
     pub fn parse(raw: &str) -> Result<RoomName, ProtocolError> {
@@ -43,7 +50,39 @@ impl RoomName {
                 truncate_for_message(raw)
             )));
         }
+        if raw.starts_with(CONVERSATION_PREFIX) {
+            return Err(ProtocolError::bad_request(format!(
+                "room names starting with {CONVERSATION_PREFIX:?} are reserved"
+            )));
+        }
         Ok(RoomName(raw.into()))
+    }
+
+    /// The direct conversation of two users (in either order): stored and numbered like a
+    /// room of two, under a name no client can join.
+    pub fn conversation(a: UserId, b: UserId) -> RoomName {
+        let (low, high) = if a.0 <= b.0 { (a, b) } else { (b, a) };
+        RoomName(
+            format!(
+                "{CONVERSATION_PREFIX}{}.{}",
+                low.0.simple(),
+                high.0.simple()
+            )
+            .into(),
+        )
+    }
+
+    /// The two users of a direct conversation; `None` for a room.
+    pub fn conversation_users(&self) -> Option<(UserId, UserId)> {
+        RoomName::users_of_conversation(&self.0)
+    }
+
+    fn users_of_conversation(name: &str) -> Option<(UserId, UserId)> {
+        let (a, b) = name.strip_prefix(CONVERSATION_PREFIX)?.split_once('.')?;
+        Some((
+            UserId(uuid::Uuid::try_parse(a).ok()?),
+            UserId(uuid::Uuid::try_parse(b).ok()?),
+        ))
     }
 
     pub fn as_str(&self) -> &str {

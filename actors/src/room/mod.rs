@@ -9,7 +9,7 @@
 //!   serialised, to answer `join` with `since` and most `history` requests without the store.
 //! - It never blocks: every store call is a future spawned into the actor's context.
 
-use crate::messages::{RoomCommand, RoomCrash, RoomMember, TransferCommand};
+use crate::messages::{PeerCommand, RoomCommand, RoomCrash, RoomMember, TransferCommand};
 use crate::metrics::METRICS;
 use crate::protocol::{
     format_time, history_outbound, newest_within, ErrorCode, FileAttachment, MessageFrame,
@@ -82,12 +82,16 @@ pub struct RoomActor {
     failing_commits: u32,
     /// In a cluster: the ownership epoch every commit of this instance is checked against.
     fence: Option<Fence>,
+    /// A direct conversation's two users: it has no members; each message goes to every
+    /// session of both.
+    conversation: Option<(UserId, UserId)>,
+    /// For a conversation: whether both users exist (checked at load).
+    users_exist: bool,
 }
 
 impl RoomActor {
     pub fn new(name: RoomName, node: Arc<NodeContext>, inherited: Option<RoomCrash>) -> Self {
         RoomActor {
-            name,
             node,
             members: Audience::default(),
             sequence: Sequencer::starting_after(0),
@@ -99,6 +103,9 @@ impl RoomActor {
             crash_reported: false,
             failing_commits: 0,
             fence: None,
+            conversation: name.conversation_users(),
+            users_exist: true,
+            name,
         }
     }
 
@@ -117,15 +124,25 @@ impl RoomActor {
                 let (kind, node) = (OwnedKind::Room, self.node.node_id.clone());
                 store.claim_ownership(kind, room.to_string(), node, incarnation)
             });
+        let conversation = self.conversation;
         let load = async move {
             let epoch = match claim {
                 Some(claim) => Some(claim.await?),
                 None => None,
             };
-            Ok::<_, StoreError>((epoch, store.load_room(room, keep).await?))
+            // A conversation exists only between two users who do.
+            let users_exist = match conversation {
+                Some((a, b)) => {
+                    store.find_user(a).await?.is_some() && store.find_user(b).await?.is_some()
+                }
+                None => true,
+            };
+            let snapshot = store.load_room(room, keep).await?;
+            Ok::<_, StoreError>((epoch, snapshot, users_exist))
         };
         ctx.wait(load.into_actor(self).map(|result, room, ctx| match result {
-            Ok((epoch, snapshot)) => {
+            Ok((epoch, snapshot, users_exist)) => {
+                room.users_exist = users_exist;
                 room.fence = epoch.map(|epoch| Fence {
                     kind: OwnedKind::Room,
                     key: room.name.to_string(),
@@ -235,6 +252,22 @@ impl RoomActor {
         self.broadcast(&out, except);
     }
 
+    /// Records that the room exists (once per instance): queued before any of its
+    /// messages, so it is stored first.
+    fn record(&mut self, ctx: &mut Context<Self>) {
+        if self.recorded {
+            return;
+        }
+        self.recorded = true;
+        let record = self.node.store.create_room(self.name.clone());
+        ctx.spawn(record.into_actor(self).map(|result, room, _| {
+            if let Err(e) = result {
+                room.recorded = false;
+                log::warn!("room {} could not be recorded: {e}", room.name);
+            }
+        }));
+    }
+
     fn join(
         &mut self,
         member: RoomMember,
@@ -245,17 +278,7 @@ impl RoomActor {
         let Some(sink) = self.sink_of(member.session) else {
             return; // the session ended before its join arrived
         };
-        if !self.recorded {
-            // Queued before any message of this room, so it is stored first.
-            self.recorded = true;
-            let record = self.node.store.create_room(self.name.clone());
-            ctx.spawn(record.into_actor(self).map(|result, room, _| {
-                if let Err(e) = result {
-                    room.recorded = false;
-                    log::warn!("room {} could not be recorded: {e}", room.name);
-                }
-            }));
-        }
+        self.record(ctx);
         let added = self.members.add(
             member.session,
             Member {
@@ -291,7 +314,24 @@ impl RoomActor {
         re: Option<RequestId>,
         ctx: &mut Context<Self>,
     ) {
-        if !self.members.contains(&member.session) {
+        if let Some((a, b)) = self.conversation {
+            let other = if member.user.id == a { b } else { a };
+            let refusal = if member.user.id != a && member.user.id != b {
+                Some(ProtocolError::new(
+                    ErrorCode::Forbidden,
+                    "not your conversation",
+                ))
+            } else if !self.users_exist {
+                let message = format!("there is no user {other}");
+                Some(ProtocolError::new(ErrorCode::NotFound, message))
+            } else {
+                None
+            };
+            if let Some(error) = refusal {
+                return self.reply_error(member.session, re.as_deref(), error);
+            }
+            self.record(ctx);
+        } else if !self.members.contains(&member.session) {
             let error = ProtocolError::new(
                 ErrorCode::Forbidden,
                 format!("join room {} before saying anything in it", self.name),
@@ -413,15 +453,47 @@ impl RoomActor {
         };
         frame.re = re;
         let ack = (sender, frame.to_outbound());
-        let room_seq = (&self.name, message.seq);
-        self.members
-            .fan_out(&*self.node.router, &out, ack, room_seq);
+        match self.conversation {
+            Some(users) => self.to_both(users, &message, &out, ack),
+            None => {
+                let room_seq = (&self.name, message.seq);
+                self.members
+                    .fan_out(&*self.node.router, &out, ack, room_seq);
+            }
+        }
         if let Outbound::Frame { json, .. } = out {
             self.remember(Cached {
                 seq: message.seq,
                 json,
             });
         }
+    }
+
+    /// A conversation's message: to every session of both users (wherever they are
+    /// connected), the sender's own session getting its copy with `re`.
+    fn to_both(
+        &self,
+        (a, b): (UserId, UserId),
+        message: &StoredMessage,
+        out: &Outbound,
+        (sender, ack): (SessionId, Outbound),
+    ) {
+        let router = &self.node.router;
+        let from = message.from.id;
+        let other = if from == a { b } else { a };
+        let copies = PeerCommand::Deliver {
+            out: out.clone(),
+            except: Some(sender),
+        };
+        let _ = router.send_user(from, copies);
+        if other != from {
+            let copies = PeerCommand::Deliver {
+                out: out.clone(),
+                except: None,
+            };
+            let _ = router.send_user(other, copies);
+        }
+        router.send_session(sender, ack);
     }
 
     fn remember(&mut self, cached: Cached) {
@@ -464,9 +536,14 @@ impl RoomActor {
 }
 
 fn message_frame(message: &StoredMessage) -> MessageFrame {
+    // A conversation's message names its recipient (`to`), not a room.
+    let to = message
+        .room
+        .conversation_users()
+        .map(|(a, b)| if message.from.id == a { b } else { a });
     MessageFrame {
-        room: Some(message.room.clone()),
-        to: None,
+        room: to.is_none().then(|| message.room.clone()),
+        to,
         seq: Some(message.seq),
         from: message.from.clone(),
         text: message.text.clone(),
@@ -547,7 +624,8 @@ impl Handler<RoomCommand> for RoomActor {
                 before,
                 limit,
                 re,
-            } => self.history(session, before, limit, re, ctx),
+                with,
+            } => self.history(session, (before, limit), (re, with), ctx),
             RoomCommand::SessionGone {
                 session,
                 user_offline,

@@ -121,9 +121,8 @@ impl RoomActor {
     pub(super) fn history(
         &mut self,
         session: SessionId,
-        before: Option<u64>,
-        limit: usize,
-        re: Option<RequestId>,
+        (before, limit): (Option<u64>, usize),
+        (re, with): (Option<RequestId>, Option<UserId>),
         ctx: &mut Context<Self>,
     ) {
         let before = before
@@ -140,7 +139,7 @@ impl RoomActor {
                 .iter()
                 .filter(|m| m.seq >= from && m.seq < before)
                 .map(|m| m.json.as_ref());
-            let out = history_outbound(re.as_deref(), &self.name, kept);
+            let out = history_outbound(re.as_deref(), &self.name, with, kept);
             return self.reply(session, out);
         }
         let lookup = self.node.store.history(self.name.clone(), before, limit);
@@ -156,6 +155,7 @@ impl RoomActor {
                         let out = history_outbound(
                             re.as_deref(),
                             &room.name,
+                            with,
                             json.iter().map(String::as_str),
                         );
                         room.reply(session, out);

@@ -11,7 +11,6 @@ impl SessionActor {
         target: SayTarget,
         (text, file): (Arc<str>, Option<FileAttachment>),
         re: Option<RequestId>,
-        ctx: &mut Context<Self>,
     ) -> Result<(), ProtocolError> {
         match target {
             SayTarget::Room(room) => self.to_room(
@@ -23,75 +22,18 @@ impl SessionActor {
                     re,
                 },
             ),
-            SayTarget::User(to) => {
-                self.direct(member.user, to, (text, file), re, ctx);
-                Ok(())
-            }
-        }
-    }
-
-    /// A direct message: stored first, then delivered to every session of both users.
-    pub(super) fn direct(
-        &mut self,
-        from: User,
-        to: UserId,
-        (text, file): (Arc<str>, Option<FileAttachment>),
-        re: Option<RequestId>,
-        ctx: &mut Context<Self>,
-    ) {
-        let message = DirectMessage {
-            id: uuid::Uuid::new_v4(),
-            from,
-            to,
-            text,
-            at_ms: now_ms(),
-            file,
-        };
-        let commit = self.node.store.append_direct(message.clone());
-        ctx.spawn(commit.into_actor(self).map(move |result, session, _| {
-            if let Err(e) = result {
-                let error = match e {
-                    StoreError::UnknownUser => {
-                        ProtocolError::new(ErrorCode::NotFound, format!("there is no user {to}"))
-                    }
-                    other => ProtocolError::new(
-                        ErrorCode::Unavailable,
-                        format!("the message could not be stored ({other}); send it again"),
-                    ),
-                };
-                return session.send_error(re.as_deref(), &error);
-            }
-            let mut frame = MessageFrame {
-                room: None,
-                to: Some(to),
-                seq: None,
-                from: message.from.clone(),
-                text: message.text.clone(),
-                at: format_time(message.at_ms),
-                file: message.file.clone(),
-                re: None,
-            };
-            let plain = frame.to_outbound();
-            let router = &session.node.router;
-            let _ = router.send_user(
-                message.from.id,
-                PeerCommand::Deliver {
-                    out: plain.clone(),
-                    except: Some(session.id),
+            // A direct message: the conversation of the two users numbers and stores it
+            // like a room of two, then sends it to every session of both.
+            SayTarget::User(to) => self.to_room(
+                &RoomName::conversation(member.user.id, to),
+                RoomCommand::Say {
+                    member,
+                    text,
+                    file,
+                    re,
                 },
-            );
-            if to != message.from.id {
-                let _ = router.send_user(
-                    to,
-                    PeerCommand::Deliver {
-                        out: plain,
-                        except: None,
-                    },
-                );
-            }
-            frame.re = re;
-            session.sink.deliver(frame.to_outbound());
-        }));
+            ),
+        }
     }
 
     pub(super) fn fault(

@@ -15,13 +15,12 @@ use crate::metrics::METRICS;
 use crate::protocol::client::FrameError;
 use crate::protocol::values::{validate_text, validate_user_name};
 use crate::protocol::{
-    format_time, parse_client_frame, ClientFrame, ErrorCode, FileAttachment, MessageFrame,
-    Outbound, ProtocolError, RequestId, RoomName, ServerFrame, SessionId, User, UserId,
-    WelcomeLimits,
+    parse_client_frame, ClientFrame, ErrorCode, FileAttachment, Outbound, ProtocolError, RequestId,
+    RoomName, ServerFrame, SessionId, User, UserId, WelcomeLimits,
 };
 use crate::registry::{SessionRef, SessionSink};
-use crate::store::{DirectMessage, NewIdentity, StoreError};
-use crate::{now_ms, NodeContext};
+use crate::store::{NewIdentity, StoreError};
+use crate::NodeContext;
 use actix::prelude::*;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError as WsError};
 use std::collections::HashSet;
@@ -448,7 +447,7 @@ impl SessionActor {
                     }
                 };
                 let Some(upload) = upload else {
-                    return self.say(member, target, (text.into(), None), re, ctx);
+                    return self.say(member, target, (text.into(), None), re);
                 };
                 let upload = uuid::Uuid::parse_str(&upload).map_err(|_| {
                     ProtocolError::bad_request("\"upload\" must be an upload id (a UUID)")
@@ -467,10 +466,10 @@ impl SessionActor {
                 // `wait`: the session reads its next frame only after this one is posted, so
                 // a plain `say` right behind it cannot overtake it.
                 let attach = self.node.store.attach_upload(member.user.id, upload);
-                ctx.wait(attach.into_actor(self).map(move |result, session, ctx| {
+                ctx.wait(attach.into_actor(self).map(move |result, session, _| {
                     let posted = match result {
                         Ok(file) => {
-                            session.say(member, target, (text.into(), Some(file)), re.clone(), ctx)
+                            session.say(member, target, (text.into(), Some(file)), re.clone())
                         }
                         Err(StoreError::NotFound(message)) => {
                             Err(ProtocolError::new(ErrorCode::NotFound, message))
@@ -491,11 +490,23 @@ impl SessionActor {
             }
             ClientFrame::History {
                 room,
+                with,
                 before,
                 limit,
                 ..
             } => {
-                let room = RoomName::parse(&room)?;
+                let (room, with) = match (room, with) {
+                    (Some(room), None) => (RoomName::parse(&room)?, None),
+                    (None, Some(with)) => {
+                        let with = UserId::parse(&with)?;
+                        (RoomName::conversation(member.user.id, with), Some(with))
+                    }
+                    _ => {
+                        return Err(ProtocolError::bad_request(
+                            "history takes either \"room\" or \"with\" (a user id)",
+                        ))
+                    }
+                };
                 let max = self.node.limits.max_history;
                 let limit = match limit {
                     None => 50.min(max),
@@ -513,6 +524,7 @@ impl SessionActor {
                         before,
                         limit,
                         re,
+                        with,
                     },
                 )
             }
