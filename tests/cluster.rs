@@ -286,6 +286,19 @@ async fn killing_the_rooms_owner_mid_burst_loses_nothing_acknowledged() {
         chats[owner].moves >= 1,
         "the owner's client moved to another node"
     );
+    // The survivors' metrics tell what happened.
+    let (_, metrics) = cluster.nodes[survivor].get("/metrics").await;
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("peerlink_{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no metric {name} in {metrics}"))
+    };
+    assert_eq!(value("cluster_nodes_live"), 2.0);
+    assert!(value("cluster_nodes_declared_dead_total") >= 1.0);
+    assert!(value("cluster_link_envelopes_received_total") > 0.0);
+    assert!(value("cluster_link_bytes_sent_total") > 0.0);
     eprintln!(
         "failover: every client had a message acknowledged {:.2} s after the kill of node-{} (the room's owner)",
         failover.as_secs_f64(),

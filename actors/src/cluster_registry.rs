@@ -103,6 +103,18 @@ pub struct ClusterRegistry {
     /// Transfers hosted elsewhere, where this node found them (a transfer lives where its
     /// sender offered it), or the commands waiting while it looks.
     transfers: Mutex<HashMap<Uuid, TransferPlace>>,
+    /// What the node exports to Prometheus.
+    pub stats: RegistryStats,
+}
+
+/// Counters of the cluster registry (the node exports them as metrics).
+#[derive(Debug, Default)]
+pub struct RegistryStats {
+    /// Times this node handed its members of a room to its owner again (a gap, a death,
+    /// a link that came back, a takeover).
+    pub rooms_healed: std::sync::atomic::AtomicU64,
+    /// Transfers this node took over from the store after their node died.
+    pub transfers_taken_over: std::sync::atomic::AtomicU64,
 }
 
 enum TransferPlace {
@@ -139,6 +151,7 @@ impl ClusterRegistry {
             rooms: Mutex::new(HashMap::new()),
             followed: Mutex::new(HashMap::new()),
             transfers: Mutex::new(HashMap::new()),
+            stats: RegistryStats::default(),
         })
     }
 
@@ -249,6 +262,8 @@ impl ClusterRegistry {
         match self.store.load_transfer(id).await {
             Ok(Some(record)) => {
                 log::info!("transfer {id}: taken over at {} bytes", record.acked);
+                let taken = &self.stats.transfers_taken_over;
+                taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if let Err(e) = self.local.restore_transfer(record) {
                     log::warn!("transfer {id}: cannot take it over: {e}");
                     return self.transfer_found(id, None);
@@ -398,6 +413,8 @@ impl ClusterRegistry {
                 return;
             }
             f.healing = true;
+            let healed = &self.stats.rooms_healed;
+            healed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             RoomCommand::Rejoin {
                 members: f.members.values().cloned().collect(),
                 since: f.delivered,

@@ -28,6 +28,7 @@
 pub mod directory;
 pub mod link;
 pub mod membership;
+pub mod metrics;
 pub mod node;
 pub mod presence;
 pub mod redis_conn;

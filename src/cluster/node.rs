@@ -8,6 +8,7 @@
 use super::directory::{Directory, Kind};
 use super::link::{Frame, LinkConfig, LinkEvent, Links, PeerNode};
 use super::membership::{Membership, MembershipEvent, NodeRecord, Owner, Timings};
+use super::metrics::CLUSTER_METRICS;
 use super::presence::Presence;
 use crate::config::ClusterConfig;
 use futures_util::future::BoxFuture;
@@ -246,7 +247,22 @@ impl NodeCluster {
         }
     }
 
+    /// Brings the cluster metrics up to date (before `/metrics` is read).
+    pub fn export_metrics(&self) {
+        let m = &*CLUSTER_METRICS;
+        m.nodes_live
+            .set(i64::try_from(self.live().len()).unwrap_or(i64::MAX));
+        if let Some(registry) = self.registry() {
+            super::metrics::export(self.links.stats(), &registry.stats);
+        }
+    }
+
     fn on_membership(&self, event: MembershipEvent) {
+        match &event {
+            MembershipEvent::NodeDown { .. } => CLUSTER_METRICS.nodes_declared_dead.inc(),
+            MembershipEvent::RedisUp => CLUSTER_METRICS.redis_reconnects.inc(),
+            _ => {}
+        }
         match event {
             MembershipEvent::NodeUp(record) => {
                 log::info!("node {} joined the cluster", record.id);
