@@ -517,27 +517,10 @@ async fn a_receiver_that_comes_back_on_another_node_resumes() {
 async fn a_room_offer_reaches_members_on_three_nodes() {
     use common::transfer::*;
     let cluster = Cluster::start(3).await;
-    let mut alice = Client::new_user(&cluster.nodes[0], "alice").await;
-    alice.join("crew", None).await;
-    let mut members = Vec::new();
-    for (i, name) in ["bob", "carol", "dave"].into_iter().enumerate() {
-        let mut member = Client::new_user(&cluster.nodes[i], name).await;
-        member.join("crew", None).await;
-        members.push(member);
-    }
-    let data = random_bytes(5 * CHUNK + 77, 9);
+    let n = &cluster.nodes;
+    let (mut alice, members, id, data) =
+        room_offer_across([&n[0], &n[0], &n[1], &n[2]], 5 * CHUNK + 77, 9).await;
     let size = data.len() as u64;
-    let id = offer(
-        &mut alice,
-        serde_json::json!({"room": "crew"}),
-        "team.bin",
-        size,
-        None,
-    )
-    .await;
-    for member in &mut members {
-        accept(member, id, size).await;
-    }
     let expected = sha256_hex(&data);
     let sent = data.clone();
     let sending = tokio::spawn(async move {

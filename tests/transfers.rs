@@ -80,20 +80,7 @@ async fn room_offer(
     seed: u64,
 ) -> (Node, Client, Vec<Client>, Uuid, Vec<u8>) {
     let node = Node::start(backend).await;
-    let mut alice = Client::new_user(&node, "alice").await;
-    alice.join("crew", None).await;
-    let mut members = Vec::new();
-    for name in ["bob", "carol", "dave"] {
-        let mut member = Client::new_user(&node, name).await;
-        member.join("crew", None).await;
-        members.push(member);
-    }
-    let data = random_bytes(len, seed);
-    let size = data.len() as u64;
-    let id = offer(&mut alice, json!({"room": "crew"}), "team.bin", size, None).await;
-    for member in &mut members {
-        accept(member, id, size).await;
-    }
+    let (alice, members, id, data) = room_offer_across([&node; 4], len, seed).await;
     (node, alice, members, id, data)
 }
 

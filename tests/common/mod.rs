@@ -337,6 +337,11 @@ impl Client {
         let (ws, _) = tokio_tungstenite::connect_async(node.ws_url())
             .await
             .expect("WebSocket connect");
+        Client::over(ws)
+    }
+
+    /// A client on a connected socket that has said nothing yet.
+    fn over(ws: Socket) -> Client {
         Client {
             ws,
             held: VecDeque::new(),
@@ -369,16 +374,7 @@ impl Client {
     pub async fn try_returning(ws_url: &str, token: &str) -> Option<Client> {
         let connect = tokio_tungstenite::connect_async(ws_url);
         let (ws, _) = tokio::time::timeout(WAIT, connect).await.ok()?.ok()?;
-        let mut client = Client {
-            ws,
-            held: VecDeque::new(),
-            data: VecDeque::new(),
-            user_id: String::new(),
-            name: String::new(),
-            token: String::new(),
-            session: String::new(),
-            next_id: 0,
-        };
+        let mut client = Client::over(ws);
         if !client
             .try_send(json!({"type": "hello", "token": token}))
             .await

@@ -1,7 +1,7 @@
 //! File transfers as a test client makes them: offer, accept, stream within the window,
 //! receive and acknowledge, with deterministic data.
 
-use super::Client;
+use super::{Client, Node};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -210,4 +210,29 @@ pub async fn finish_from(
             "{done}"
         );
     }
+}
+
+/// Alice (on `nodes[0]`) offers a file to room `crew`, where bob, carol and dave (on
+/// `nodes[1..]`) have joined, and each of them accepts. Returns (alice, the members, the
+/// transfer, the data).
+pub async fn room_offer_across(
+    nodes: [&Node; 4],
+    len: usize,
+    seed: u64,
+) -> (Client, Vec<Client>, Uuid, Vec<u8>) {
+    let mut alice = Client::new_user(nodes[0], "alice").await;
+    alice.join("crew", None).await;
+    let mut members = Vec::new();
+    for (node, name) in nodes[1..].iter().zip(["bob", "carol", "dave"]) {
+        let mut member = Client::new_user(node, name).await;
+        member.join("crew", None).await;
+        members.push(member);
+    }
+    let data = random_bytes(len, seed);
+    let size = data.len() as u64;
+    let id = offer(&mut alice, json!({"room": "crew"}), "team.bin", size, None).await;
+    for member in &mut members {
+        accept(member, id, size).await;
+    }
+    (alice, members, id, data)
 }
