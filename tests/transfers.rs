@@ -16,6 +16,8 @@ on_both_backends!(
     one_room_receiver_leaving_does_not_stop_the_others,
     resume_after_the_receiver_disconnects,
     resume_after_the_sender_disconnects,
+    a_receiver_back_before_its_old_connection_ends_resumes,
+    a_sender_back_before_its_old_connection_ends_resumes,
     a_transfer_resumes_after_kill_9_of_the_node,
     an_offer_survives_kill_9_of_the_node,
     an_offer_accepted_while_the_sender_is_away_waits_for_them,
@@ -235,6 +237,41 @@ async fn resume_after_the_sender_disconnects(backend: Backend) {
     assert_eq!(bob.next_of("resume").await["offset"].as_u64(), Some(acked));
 
     finish_from(alice, &mut bob, id, &data, acked).await;
+}
+
+/// A page reload: the new connection signs in before the node has seen the old one end.
+/// The transfer pauses when the old one ends and goes on with the new one at once, not
+/// only at the user's next connection.
+async fn a_receiver_back_before_its_old_connection_ends_resumes(backend: Backend) {
+    let (node, mut alice, bob, id, data, acked) = half_sent(backend, 6 * CHUNK + 77, 21, 3).await;
+    let mut bob_again = Client::returning(&node, &bob.token).await;
+    bob.close().await;
+    assert_eq!(
+        alice.next_of("paused").await["offset"].as_u64(),
+        Some(acked)
+    );
+    assert_eq!(
+        bob_again.next_of("resume").await["offset"].as_u64(),
+        Some(acked)
+    );
+    assert_eq!(
+        alice.next_of("resume").await["offset"].as_u64(),
+        Some(acked)
+    );
+    finish_from(alice, &mut bob_again, id, &data, acked).await;
+}
+
+async fn a_sender_back_before_its_old_connection_ends_resumes(backend: Backend) {
+    let (node, alice, mut bob, id, data, acked) = half_sent(backend, 5 * CHUNK + 9, 23, 2).await;
+    let mut alice_again = Client::returning(&node, &alice.token).await;
+    alice.close().await;
+    assert_eq!(bob.next_of("paused").await["offset"].as_u64(), Some(acked));
+    assert_eq!(
+        alice_again.next_of("resume").await["offset"].as_u64(),
+        Some(acked)
+    );
+    assert_eq!(bob.next_of("resume").await["offset"].as_u64(), Some(acked));
+    finish_from(alice_again, &mut bob, id, &data, acked).await;
 }
 
 async fn a_transfer_resumes_after_kill_9_of_the_node(backend: Backend) {

@@ -11,7 +11,7 @@ impl TransferActor {
             if self.phase == Phase::Streaming {
                 self.pause();
             }
-            return;
+            return self.ask_where(self.sender().id);
         }
         let room_offer = self.room_offer;
         let Some(receiver) = self
@@ -22,6 +22,7 @@ impl TransferActor {
             return;
         };
         receiver.session = None;
+        let user = receiver.user.id;
         if receiver.standing != Standing::Active {
             return;
         }
@@ -31,30 +32,35 @@ impl TransferActor {
             self.resave(ctx);
             self.unless_anyone_left("every recipient left", ctx);
             self.advance(ctx);
-        } else if self.phase == Phase::Streaming {
-            self.pause();
+        } else {
+            if self.phase == Phase::Streaming {
+                self.pause();
+            }
+            self.ask_where(user);
         }
     }
 
-    /// A node died: its sessions are gone. Their users may already be back on another
-    /// node (they said hello before the death was known): their peers are asked where.
+    /// A side's session ended, but the user may have signed in again before that was
+    /// known (a page reload, or a node whose death was not known yet): the new session
+    /// came while the old one was still bound, so it was not bound in its place. Their
+    /// peers, on whichever node, answer with a session they have now.
+    fn ask_where(&self, user: UserId) {
+        let _ = self
+            .node
+            .router
+            .send_user(user, PeerCommand::Report(self.id));
+    }
+
+    /// A node died: its sessions are gone.
     pub(super) fn node_gone(&mut self, node: crate::protocol::NodeTag, ctx: &mut Context<Self>) {
-        let sender = (self.sender_session, self.sender().id);
-        let gone: Vec<(SessionId, UserId)> = std::iter::once(sender)
-            .filter_map(|(session, user)| session.map(|s| (s, user)))
-            .chain(
-                self.receivers
-                    .iter()
-                    .filter_map(|r| r.session.map(|s| (s, r.user.id))),
-            )
-            .filter(|(session, _)| session.node == node)
+        let gone: Vec<SessionId> = self
+            .sender_session
+            .into_iter()
+            .chain(self.receivers.iter().filter_map(|r| r.session))
+            .filter(|session| session.node == node)
             .collect();
-        for (session, user) in gone {
+        for session in gone {
             self.session_gone(session, ctx);
-            let _ = self
-                .node
-                .router
-                .send_user(user, PeerCommand::Report(self.id));
         }
     }
 
