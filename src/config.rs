@@ -23,6 +23,10 @@ pub struct ServeArgs {
     /// A SQLite path, sqlite://PATH, or postgres://… (default: DATA_DIR/peerlink.db).
     #[arg(long, env = "PEERLINK_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// Directory for the bytes of uploads (default: DATA_DIR/blobs). In a cluster every
+    /// node mounts the same one.
+    #[arg(long, env = "PEERLINK_BLOB_DIR")]
+    pub blob_dir: Option<PathBuf>,
     /// redis://… to join a cluster (unset: a single node).
     #[arg(long, env = "PEERLINK_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
@@ -182,6 +186,8 @@ fn invalid(setting: &'static str, message: impl Into<String>) -> ConfigError {
 pub struct Config {
     pub bind: SocketAddr,
     pub data_dir: PathBuf,
+    /// Where upload bytes live (shared by every node of a cluster).
+    pub blob_dir: PathBuf,
     pub database: DatabaseUrl,
     pub sqlite_sync: SqliteSync,
     pub admin_token: Option<String>,
@@ -461,6 +467,13 @@ impl ServeArgs {
         Ok(Config {
             bind,
             data_dir: self.data_dir.clone(),
+            blob_dir: match &self.blob_dir {
+                Some(dir) if dir.as_os_str().is_empty() => {
+                    return Err(invalid("PEERLINK_BLOB_DIR", "is empty"))
+                }
+                Some(dir) => dir.clone(),
+                None => self.data_dir.join("blobs"),
+            },
             database,
             sqlite_sync,
             admin_token,

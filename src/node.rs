@@ -4,8 +4,8 @@
 use crate::cluster::node::NodeCluster;
 use crate::config::Config;
 use crate::http::{self, AppState};
+use crate::storage::blobs::{Blobs, DirBlobs};
 use crate::storage::disk::DataVolume;
-use crate::storage::uploads::BlobStore;
 use crate::storage::{DbStore, StorageError, StoreConfig};
 use crate::token;
 use actix_web::{web, App, HttpServer};
@@ -90,11 +90,13 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
         // In a cluster a stored transfer is taken up by the node that next needs it.
         restore_transfers(&runtime.node).await;
     }
-    let blobs =
-        BlobStore::open(&config.data_dir.join("blobs")).map_err(|source| NodeError::DataDir {
-            path: config.data_dir.join("blobs").display().to_string(),
-            source,
-        })?;
+    let blobs: std::sync::Arc<dyn Blobs> =
+        std::sync::Arc::new(DirBlobs::open(&config.blob_dir).map_err(|source| {
+            NodeError::DataDir {
+                path: config.blob_dir.display().to_string(),
+                source,
+            }
+        })?);
     expire_uploads(store.clone(), blobs.clone(), config.upload_ttl);
     watch_disk(
         runtime.node.clone(),
@@ -113,10 +115,9 @@ pub async fn serve(config: Config, faults: bool) -> Result<(), NodeError> {
         admin_token_hash: token::hash(&admin_token),
         started: Instant::now(),
         blobs: blobs.clone(),
-        volume: crate::storage::disk::DataVolume::new(&config.data_dir, config.disk_reserve),
+        volume: crate::storage::disk::DataVolume::new(&config.blob_dir, config.disk_reserve),
         upload_ttl: config.upload_ttl,
         upload_quota: config.upload_quota,
-        upload_claims: Default::default(),
         bind: Default::default(),
         draining: Default::default(),
         cluster: cluster.clone(),
@@ -245,7 +246,11 @@ async fn restore_transfers(node: &peerlink_actors::NodeContext) {
 }
 
 /// Removes incomplete uploads whose time is up, and their bytes, now and then.
-fn expire_uploads(store: std::sync::Arc<DbStore>, blobs: BlobStore, ttl: std::time::Duration) {
+fn expire_uploads(
+    store: std::sync::Arc<DbStore>,
+    blobs: std::sync::Arc<dyn Blobs>,
+    ttl: std::time::Duration,
+) {
     let every = (ttl / 2).clamp(
         std::time::Duration::from_millis(200),
         std::time::Duration::from_secs(60),

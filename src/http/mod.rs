@@ -13,7 +13,6 @@ mod slow_bodies;
 mod static_files;
 mod tus;
 pub mod tus_headers;
-mod upload_claims;
 mod ws;
 
 pub use admin::drain_sessions;
@@ -22,7 +21,6 @@ pub use error::{json_for_empty_errors, ApiError};
 pub use shares::served_range_of;
 pub use slow_bodies::limit_body_time;
 
-use crate::storage::uploads::BlobStore;
 use crate::storage::DbStore;
 use actix_web::web;
 use peerlink_actors::NodeContext;
@@ -42,8 +40,8 @@ pub struct AppState {
     pub admin_token_hash: String,
     pub started: Instant,
     /// Where upload bytes live.
-    pub blobs: BlobStore,
-    /// The data volume: uploads leave its reserve free.
+    pub blobs: Arc<dyn crate::storage::blobs::Blobs>,
+    /// The volume of the blobs: uploads leave its reserve free.
     pub volume: crate::storage::disk::DataVolume,
     /// An incomplete upload is removed this long after it was created.
     pub upload_ttl: Duration,
@@ -53,8 +51,6 @@ pub struct AppState {
     pub bind: std::sync::OnceLock<String>,
     /// Set by a drain: no new connections, not ready.
     pub draining: std::sync::atomic::AtomicBool,
-    /// Uploads a request is writing right now: one writer at a time.
-    pub upload_claims: upload_claims::UploadClaims,
     /// Set when the node is one of a cluster.
     pub cluster: Option<Arc<crate::cluster::node::NodeCluster>>,
 }

@@ -140,9 +140,11 @@ pub async fn download(
             actix_web::rt::time::sleep(RESUME_RETRY).await;
         }
     }
-    let path = state.blobs.path(upload.id);
+    let blobs = state.blobs.clone();
     let file = web::block(move || {
-        std::fs::File::open(&path).and_then(|f| NamedFile::from_file(f, "download"))
+        blobs
+            .open(upload.id)
+            .and_then(|f| NamedFile::from_file(f, "download"))
     })
     .await
     .map_err(|e| ApiError::new(ErrorCode::Internal, format!("cannot read the file: {e}")))?

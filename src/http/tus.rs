@@ -5,9 +5,15 @@
 //! the upload's SHA-256 as they arrive too, so a complete upload's digest is known without
 //! reading the file again. A PATCH whose `Upload-Checksum` fails is cut back: the offset
 //! and the digest stay where they were.
+//!
+//! Any node of a cluster serves any upload (the blobs are in one shared directory). A
+//! PATCH writes only under a claim the database granted at the offset it named (see
+//! `DbStore::claim_upload`), renewed while it writes, so two PATCHes on two nodes never
+//! both write; `HEAD` and `DELETE` wait, a bounded time, for a live claim to end, so that
+//! what they tell or remove is what is stored.
 
 use super::{tus_headers, ApiError, AppState};
-use crate::storage::uploads::{QuotaCheck, Upload};
+use crate::storage::uploads::{Claim, QuotaCheck, Upload};
 use actix_web::http::{header, StatusCode};
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
@@ -28,6 +34,13 @@ const CHECKSUM_MISMATCH: u16 = 460;
 /// How long `HEAD` and `DELETE` wait for a `PATCH` of the same upload to end. An
 /// interrupted `PATCH` needs a few milliseconds to store what it got.
 const WRITER_PATIENCE: Duration = Duration::from_secs(5);
+/// How often they look again meanwhile.
+const WRITER_POLL: Duration = Duration::from_millis(15);
+/// A writer's claim lasts this long unless renewed: a node that dies mid-`PATCH` holds
+/// its upload no longer than this.
+const CLAIM_LEASE: Duration = Duration::from_secs(20);
+/// A writer renews its claim this often while its body arrives.
+const CLAIM_RENEWAL: Duration = Duration::from_secs(4);
 
 /// An error of the tus routes: the status tus names, and the usual JSON body.
 #[derive(Debug)]
@@ -208,6 +221,7 @@ pub async fn create(
         sha256: (length == 0).then(|| hex(&Sha256State::new().finalize())),
         expires_ms: peerlink_actors::now_ms()
             + i64::try_from(state.upload_ttl.as_millis()).unwrap_or(i64::MAX),
+        writing: false,
     };
     state.volume.room_for_upload(length).map_err(disk_full)?;
     let blobs = state.blobs.clone();
@@ -269,20 +283,10 @@ pub async fn head(
 ) -> Result<HttpResponse, TusError> {
     check_version(&req)?;
     let user = authenticate(&req, &state).await?;
-    // Tell the offset the bytes really have: a PATCH that was just interrupted is still
-    // storing its last piece, so wait for it (a live PATCH past the patience is reported as
-    // far as it has committed). Then read the upload once.
-    let claim = match Uuid::parse_str(&id) {
-        Ok(upload) => {
-            state
-                .upload_claims
-                .claim_within(upload, WRITER_PATIENCE)
-                .await
-        }
-        Err(_) => None,
-    };
-    let upload = owned_upload(&state, &user, &id).await?;
-    drop(claim);
+    // Tell the offset the bytes really have: a PATCH that was just interrupted, on this
+    // node or another, is still storing its last piece, so wait for it (a live PATCH past
+    // the patience is reported as far as it has committed).
+    let upload = settled_upload(&state, &user, &id).await?;
     let mut response = tus_response(StatusCode::OK);
     response
         .insert_header(("Upload-Offset", upload.received.to_string()))
@@ -317,14 +321,7 @@ pub async fn patch(
     let checksum = parse_checksum(&req)?;
     let upload = owned_upload(&state, &user, &id).await?;
     if offset != upload.received {
-        return Err(tus_error(
-            409,
-            ErrorCode::Conflict,
-            format!(
-                "Upload-Offset is {offset}, but the upload is at {}",
-                upload.received
-            ),
-        ));
+        return Err(offset_conflict(offset, upload.received));
     }
     let received = append(&state, &upload, body, checksum).await?;
     let mut response = tus_response(StatusCode::NO_CONTENT);
@@ -343,17 +340,28 @@ pub async fn terminate(
 ) -> Result<HttpResponse, TusError> {
     check_version(&req)?;
     let user = authenticate(&req, &state).await?;
-    let upload = owned_upload(&state, &user, &id).await?;
     // A PATCH that was just interrupted is still storing what it got: let it finish.
-    let _busy = state
-        .upload_claims
-        .claim_within(upload.id, WRITER_PATIENCE)
-        .await
-        .ok_or_else(busy)?;
+    let upload = settled_upload(&state, &user, &id).await?;
+    if upload.writing {
+        return Err(busy());
+    }
     state.store.delete_upload(upload.id).await?;
     let blobs = state.blobs.clone();
     let _ = web::block(move || blobs.remove(upload.id)).await;
     Ok(tus_response(StatusCode::NO_CONTENT).finish())
+}
+
+/// The upload once no request holds a claim to write it, or as far as it has committed
+/// if one still does after [`WRITER_PATIENCE`].
+async fn settled_upload(state: &AppState, user: &User, id: &str) -> Result<Upload, TusError> {
+    let deadline = tokio::time::Instant::now() + WRITER_PATIENCE;
+    loop {
+        let upload = owned_upload(state, user, id).await?;
+        if !upload.writing || tokio::time::Instant::now() >= deadline {
+            return Ok(upload);
+        }
+        tokio::time::sleep(WRITER_POLL).await;
+    }
 }
 
 /// `GET /api/uploads/<id>`: the upload as JSON, with its SHA-256 once complete.
@@ -381,6 +389,14 @@ fn disk_full(e: crate::storage::disk::DiskError) -> TusError {
     tus_error(507, ErrorCode::Unavailable, e.to_string())
 }
 
+fn offset_conflict(offset: u64, received: u64) -> TusError {
+    tus_error(
+        409,
+        ErrorCode::Conflict,
+        format!("Upload-Offset is {offset}, but the upload is at {received}"),
+    )
+}
+
 fn busy() -> TusError {
     tus_error(
         409,
@@ -397,8 +413,10 @@ async fn append(
     mut body: web::Payload,
     checksum: Option<[u8; 32]>,
 ) -> Result<u64, TusError> {
-    let _busy = state.upload_claims.try_claim(upload.id).ok_or_else(busy)?;
+    let writer = WriterClaim::take(state, upload).await?;
     let start = upload.received;
+    let mut renewals =
+        tokio::time::interval_at(tokio::time::Instant::now() + CLAIM_RENEWAL, CLAIM_RENEWAL);
     let mut digest = Sha256State::from_bytes(&upload.digest).map_err(io_error)?;
     let mut body_digest = checksum.map(|_| Sha256State::new());
     let mut received = start;
@@ -406,7 +424,13 @@ async fn append(
     let mut pending_len = 0usize;
     let mut interrupted = false;
     loop {
-        let next = body.next().await;
+        let next = tokio::select! {
+            next = body.next() => next,
+            _ = renewals.tick() => {
+                writer.renew(state).await?;
+                continue;
+            }
+        };
         let done = match next {
             Some(Ok(chunk)) => {
                 if received + (pending_len + chunk.len()) as u64 > upload.length {
@@ -435,7 +459,7 @@ async fn append(
                 if checksum.is_some() {
                     truncate(state, upload.id, start).await;
                 } else {
-                    store_progress(state, upload, received, &digest).await?;
+                    store_progress(state, &writer, upload, received, &digest).await?;
                 }
                 return Err(disk_full(full));
             }
@@ -461,13 +485,78 @@ async fn append(
             return Err(tus_error(CHECKSUM_MISMATCH, ErrorCode::BadRequest, message));
         }
     }
-    store_progress(state, upload, received, &digest).await?;
+    store_progress(state, &writer, upload, received, &digest).await?;
     Ok(received)
+}
+
+/// A request's claim to write one upload, granted by the database; let go when dropped
+/// (however the request ends), and kept alive by [`WriterClaim::renew`].
+struct WriterClaim {
+    store: std::sync::Arc<crate::storage::DbStore>,
+    upload: Uuid,
+    writer: String,
+}
+
+impl WriterClaim {
+    async fn take(state: &AppState, upload: &Upload) -> Result<WriterClaim, TusError> {
+        let writer = format!("{}/{}", state.node.node_id, Uuid::new_v4());
+        let claim = state
+            .store
+            .claim_upload(upload.id, upload.received, writer.clone(), CLAIM_LEASE)
+            .await?;
+        match claim {
+            Claim::Granted => Ok(WriterClaim {
+                store: state.store.clone(),
+                upload: upload.id,
+                writer,
+            }),
+            Claim::Busy => Err(busy()),
+            Claim::OffsetIs(received) => Err(offset_conflict(upload.received, received)),
+            Claim::Gone => Err(tus_error(404, ErrorCode::NotFound, "no such upload")),
+        }
+    }
+
+    async fn renew(&self, state: &AppState) -> Result<(), TusError> {
+        let held = state
+            .store
+            .renew_upload_claim(self.upload, self.writer.clone(), CLAIM_LEASE)
+            .await?;
+        if held {
+            Ok(())
+        } else {
+            Err(lost_claim())
+        }
+    }
+}
+
+impl Drop for WriterClaim {
+    fn drop(&mut self) {
+        // A no-op when the progress was stored: that let go already.
+        let release = self
+            .store
+            .release_upload_claim(self.upload, self.writer.clone());
+        actix_web::rt::spawn(async move {
+            if let Err(e) = release.await {
+                log::warn!("could not let go of an upload: {e}; its claim runs out by itself");
+            }
+        });
+    }
+}
+
+/// This request's claim ran out and another took the upload over: what it wrote after
+/// the stored offset is not counted (the other request writes from there).
+fn lost_claim() -> TusError {
+    tus_error(
+        409,
+        ErrorCode::Conflict,
+        "another request took this upload over; ask HEAD where it is",
+    )
 }
 
 /// Makes the bytes up to `received` durable and records how far the upload is.
 async fn store_progress(
     state: &AppState,
+    writer: &WriterClaim,
     upload: &Upload,
     received: u64,
     digest: &Sha256State,
@@ -479,11 +568,21 @@ async fn store_progress(
         .map_err(io_error)?
         .map_err(io_error)?;
     let sha256 = (received == upload.length).then(|| hex(&digest.finalize()));
-    state
+    let stored = state
         .store
-        .update_upload(upload.id, received, digest.to_bytes(), sha256)
+        .update_upload(
+            upload.id,
+            writer.writer.clone(),
+            received,
+            digest.to_bytes(),
+            sha256,
+        )
         .await?;
-    Ok(())
+    if stored {
+        Ok(())
+    } else {
+        Err(lost_claim())
+    }
 }
 
 async fn write_and_hash(

@@ -3,6 +3,7 @@
 //! Reads run on tokio's blocking pool; chat writes go through the group-commit
 //! [`writer`]. Nothing here ever runs on an actor's event loop.
 
+pub mod blobs;
 pub mod connection;
 pub mod disk;
 pub mod schema;

@@ -91,6 +91,8 @@ diesel::table! {
         sha256 -> Nullable<Text>,
         created_ms -> BigInt,
         expires_ms -> BigInt,
+        writer -> Nullable<Text>,
+        writer_until_ms -> BigInt,
     }
 }
 

@@ -1,7 +1,9 @@
-//! Uploads: their rows, and the blob store that holds their bytes.
+//! Uploads: their rows, the owner's quota, and the claim of the one request that may
+//! write an upload's bytes (the bytes themselves are in [`super::blobs`]).
 //!
-//! A blob's file name is the upload's id, made by the node; no name a user chose ever
-//! reaches the disk. Blob writes run on the blocking pool.
+//! Every rule here holds across a cluster, because the database decides: the quota check
+//! and the insert are one transaction that holds the owner's lock, and a PATCH writes only
+//! under a claim that a conditional update granted at the offset it named.
 
 use super::connection::with_conn;
 use super::schema::uploads;
@@ -10,8 +12,7 @@ use diesel::prelude::*;
 use peerlink_actors::now_ms;
 use peerlink_actors::protocol::UserId;
 use peerlink_actors::store::{StoreError, StoreFuture};
-use std::io::{Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::time::Duration;
 use uuid::Uuid;
 
 /// An upload as stored.
@@ -30,6 +31,8 @@ pub struct Upload {
     /// Set once every byte is in.
     pub sha256: Option<String>,
     pub expires_ms: i64,
+    /// A request on some node holds a live claim to write it.
+    pub writing: bool,
 }
 
 type UploadRow = (
@@ -43,10 +46,25 @@ type UploadRow = (
     Vec<u8>,
     Option<String>,
     i64,
+    Option<String>,
+    i64,
 );
 
 fn from_row(row: UploadRow) -> Result<Upload, StoreError> {
-    let (id, owner, name, mime, metadata, length, received, digest, sha256, expires_ms) = row;
+    let (
+        id,
+        owner,
+        name,
+        mime,
+        metadata,
+        length,
+        received,
+        digest,
+        sha256,
+        expires_ms,
+        writer,
+        writer_until_ms,
+    ) = row;
     let corrupt = || StoreError::Unavailable(format!("stored upload {id} is malformed"));
     Ok(Upload {
         id: Uuid::parse_str(&id).map_err(|_| corrupt())?,
@@ -59,6 +77,7 @@ fn from_row(row: UploadRow) -> Result<Upload, StoreError> {
         digest,
         sha256,
         expires_ms,
+        writing: writer.is_some() && writer_until_ms > now_ms(),
     })
 }
 
@@ -80,33 +99,47 @@ pub enum QuotaCheck {
     },
 }
 
-/// Quota checks and inserts run one at a time, so two uploads started together cannot both
-/// slip under the quota (one node; a cluster would need the check in the database).
-static QUOTA_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// What a request that wants to write an upload's bytes was told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// It is the upload's writer until it lets go or its lease runs out.
+    Granted,
+    /// Another request, on this node or another, is writing it.
+    Busy,
+    /// The upload is at this offset, not at the one the request named.
+    OffsetIs(u64),
+    /// There is no such upload any more.
+    Gone,
+}
+
+/// The lock key of an owner's quota in PostgreSQL (`pg_advisory_xact_lock`): the first
+/// eight bytes of their id. Two owners sharing a key only wait for each other.
+fn quota_lock_key(owner: UserId) -> i64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(owner.to_string().as_bytes());
+    let mut key = [0u8; 8];
+    key.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(key)
+}
+
+fn lease_end(lease: Duration) -> i64 {
+    now_ms().saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
+}
 
 impl DbStore {
     /// Stores a new upload unless its owner's uploads would then take more than `quota`
     /// bytes (counting every upload of theirs still stored, finished or not).
+    ///
+    /// The insert comes first and the sum after it, in one transaction that holds the
+    /// owner's lock (PostgreSQL: an advisory lock on the owner; SQLite: the insert takes
+    /// the database's write lock), so two uploads started together on two nodes cannot
+    /// both slip under the quota.
     pub fn create_upload(&self, upload: Upload, quota: u64) -> StoreFuture<QuotaCheck> {
         self.blocking("create_upload", move |conn| {
-            let _one_at_a_time = QUOTA_LOCK
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let lengths: Vec<i64> = with_conn!(conn, |c| uploads::table
-                .filter(uploads::owner_id.eq(upload.owner.to_string()))
-                .select(uploads::length)
-                .load(c))
-            .map_err(unavailable)?;
-            let used = lengths
-                .into_iter()
-                .map(|l| u64::try_from(l).unwrap_or(0))
-                .fold(0u64, u64::saturating_add);
-            if used.saturating_add(upload.length) > quota {
-                return Ok(QuotaCheck::OverQuota { used });
-            }
+            let owner = upload.owner.to_string();
             let row = (
                 uploads::id.eq(upload.id.to_string()),
-                uploads::owner_id.eq(upload.owner.to_string()),
+                uploads::owner_id.eq(owner.clone()),
                 uploads::name.eq(&upload.name),
                 uploads::mime.eq(&upload.mime),
                 uploads::metadata.eq(&upload.metadata),
@@ -117,11 +150,118 @@ impl DbStore {
                 uploads::created_ms.eq(now_ms()),
                 uploads::expires_ms.eq(upload.expires_ms),
             );
-            with_conn!(conn, |c| diesel::insert_into(uploads::table)
-                .values(row)
+            let outcome = conn.transaction(|conn| {
+                if let super::connection::DbConnection::Postgres(c) = conn {
+                    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                        .bind::<diesel::sql_types::BigInt, _>(quota_lock_key(upload.owner))
+                        .execute(c)?;
+                }
+                with_conn!(conn, |c| diesel::insert_into(uploads::table)
+                    .values(row)
+                    .execute(c))?;
+                let lengths: Vec<i64> = with_conn!(conn, |c| uploads::table
+                    .filter(uploads::owner_id.eq(&owner))
+                    .filter(uploads::id.ne(upload.id.to_string()))
+                    .select(uploads::length)
+                    .load(c))?;
+                let used = lengths
+                    .into_iter()
+                    .map(|l| u64::try_from(l).unwrap_or(0))
+                    .fold(0u64, u64::saturating_add);
+                if used.saturating_add(upload.length) > quota {
+                    // Undoes the insert.
+                    return Err(QuotaRefusal(used).into_diesel());
+                }
+                Ok(())
+            });
+            match outcome {
+                Ok(()) => Ok(QuotaCheck::Created),
+                Err(e) => match QuotaRefusal::from_diesel(&e) {
+                    Some(used) => Ok(QuotaCheck::OverQuota { used }),
+                    None => Err(unavailable(e)),
+                },
+            }
+        })
+    }
+
+    /// Makes the request `writer` the upload's only writer until `lease` from now, if the
+    /// upload is at `offset` and nobody holds a live claim on it. One conditional update:
+    /// two requests on two nodes cannot both be granted.
+    pub fn claim_upload(
+        &self,
+        id: Uuid,
+        offset: u64,
+        writer: String,
+        lease: Duration,
+    ) -> StoreFuture<Claim> {
+        self.blocking("claim_upload", move |conn| {
+            let now = now_ms();
+            let free = uploads::table
+                .filter(uploads::id.eq(id.to_string()))
+                .filter(uploads::received.eq(to_db(offset)))
+                .filter(
+                    uploads::writer
+                        .is_null()
+                        .or(uploads::writer_until_ms.lt(now)),
+                );
+            let changes = (
+                uploads::writer.eq(Some(writer)),
+                uploads::writer_until_ms.eq(lease_end(lease)),
+            );
+            let granted = with_conn!(conn, |c| diesel::update(free).set(changes).execute(c))
+                .map_err(unavailable)?;
+            if granted == 1 {
+                return Ok(Claim::Granted);
+            }
+            let found: Option<i64> = with_conn!(conn, |c| uploads::table
+                .filter(uploads::id.eq(id.to_string()))
+                .select(uploads::received)
+                .first(c)
+                .optional())
+            .map_err(unavailable)?;
+            Ok(match found {
+                None => Claim::Gone,
+                Some(received) if received != to_db(offset) => {
+                    Claim::OffsetIs(u64::try_from(received).unwrap_or(0))
+                }
+                Some(_) => Claim::Busy,
+            })
+        })
+    }
+
+    /// Extends `writer`'s claim; `false` if it no longer holds it.
+    pub fn renew_upload_claim(
+        &self,
+        id: Uuid,
+        writer: String,
+        lease: Duration,
+    ) -> StoreFuture<bool> {
+        self.blocking("renew_upload_claim", move |conn| {
+            let held = uploads::table
+                .filter(uploads::id.eq(id.to_string()))
+                .filter(uploads::writer.eq(writer));
+            let renewed = with_conn!(conn, |c| diesel::update(held)
+                .set(uploads::writer_until_ms.eq(lease_end(lease)))
                 .execute(c))
             .map_err(unavailable)?;
-            Ok(QuotaCheck::Created)
+            Ok(renewed == 1)
+        })
+    }
+
+    /// Lets go of `writer`'s claim, if it still holds it; the offset stays.
+    pub fn release_upload_claim(&self, id: Uuid, writer: String) -> StoreFuture<()> {
+        self.blocking("release_upload_claim", move |conn| {
+            let held = uploads::table
+                .filter(uploads::id.eq(id.to_string()))
+                .filter(uploads::writer.eq(writer));
+            with_conn!(conn, |c| diesel::update(held)
+                .set((
+                    uploads::writer.eq(None::<String>),
+                    uploads::writer_until_ms.eq(0),
+                ))
+                .execute(c))
+            .map_err(unavailable)?;
+            Ok(())
         })
     }
 
@@ -140,6 +280,8 @@ impl DbStore {
                     uploads::digest,
                     uploads::sha256,
                     uploads::expires_ms,
+                    uploads::writer,
+                    uploads::writer_until_ms,
                 ))
                 .first(c)
                 .optional())
@@ -148,24 +290,31 @@ impl DbStore {
         })
     }
 
-    /// Records the bytes received so far, their digest state and, when complete, the digest.
+    /// Records the bytes received so far, their digest state and, when complete, the
+    /// digest, and lets go of the claim: only while `writer` still holds it. `false` when
+    /// it did not (its lease ran out and another request took the upload over).
     pub fn update_upload(
         &self,
         id: Uuid,
+        writer: String,
         received: u64,
         digest: Vec<u8>,
         sha256: Option<String>,
-    ) -> StoreFuture<()> {
+    ) -> StoreFuture<bool> {
         self.blocking("update_upload", move |conn| {
-            let target = uploads::table.filter(uploads::id.eq(id.to_string()));
+            let held = uploads::table
+                .filter(uploads::id.eq(id.to_string()))
+                .filter(uploads::writer.eq(writer));
             let changes = (
                 uploads::received.eq(to_db(received)),
                 uploads::digest.eq(digest),
                 uploads::sha256.eq(sha256),
+                uploads::writer.eq(None::<String>),
+                uploads::writer_until_ms.eq(0),
             );
-            with_conn!(conn, |c| diesel::update(target).set(changes).execute(c))
+            let updated = with_conn!(conn, |c| diesel::update(held).set(changes).execute(c))
                 .map_err(unavailable)?;
-            Ok(())
+            Ok(updated == 1)
         })
     }
 
@@ -195,62 +344,23 @@ impl DbStore {
     }
 }
 
-/// Upload bytes on disk, one file per upload, named by its id.
-#[derive(Debug, Clone)]
-pub struct BlobStore {
-    dir: PathBuf,
-}
+/// The quota refusal, carried out of the transaction as the error that rolls it back.
+struct QuotaRefusal(u64);
 
-impl BlobStore {
-    pub fn open(dir: &Path) -> std::io::Result<BlobStore> {
-        std::fs::create_dir_all(dir)?;
-        Ok(BlobStore {
-            dir: dir.to_path_buf(),
-        })
+impl QuotaRefusal {
+    const TAG: &'static str = "peerlink: over quota, ";
+
+    fn into_diesel(self) -> diesel::result::Error {
+        diesel::result::Error::QueryBuilderError(format!("{}{}", Self::TAG, self.0).into())
     }
 
-    pub fn path(&self, id: Uuid) -> PathBuf {
-        self.dir.join(id.simple().to_string())
-    }
-
-    pub fn create(&self, id: Uuid) -> std::io::Result<()> {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(self.path(id))
-            .map(drop)
-    }
-
-    /// Writes `data` at `offset` (the end of what is there).
-    pub fn write_at(&self, id: Uuid, offset: u64, data: &[u8]) -> std::io::Result<()> {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(self.path(id))?;
-        file.seek(SeekFrom::Start(offset))?;
-        file.write_all(data)
-    }
-
-    /// Cuts the blob back to `len` bytes (a PATCH whose checksum failed).
-    pub fn truncate(&self, id: Uuid, len: u64) -> std::io::Result<()> {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(self.path(id))?
-            .set_len(len)
-    }
-
-    /// Makes the bytes durable before the offset that covers them is recorded.
-    pub fn sync(&self, id: Uuid) -> std::io::Result<()> {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(self.path(id))?
-            .sync_data()
-    }
-
-    pub fn remove(&self, id: Uuid) {
-        if let Err(e) = std::fs::remove_file(self.path(id)) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                log::warn!("could not remove the bytes of upload {id}: {e}");
-            }
+    fn from_diesel(e: &diesel::result::Error) -> Option<u64> {
+        match e {
+            diesel::result::Error::QueryBuilderError(inner) => inner
+                .to_string()
+                .strip_prefix(Self::TAG)
+                .and_then(|used| used.parse().ok()),
+            _ => None,
         }
     }
 }

@@ -1,0 +1,2 @@
+ALTER TABLE uploads DROP COLUMN writer_until_ms;
+ALTER TABLE uploads DROP COLUMN writer;

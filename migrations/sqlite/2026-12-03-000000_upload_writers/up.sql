@@ -1,0 +1,5 @@
+-- The request writing an upload's bytes, on whichever node, and until when its claim
+-- holds unless renewed. A PATCH claims the upload at the offset it names, in one
+-- conditional update, so two PATCHes of one upload on two nodes can never both write.
+ALTER TABLE uploads ADD COLUMN writer TEXT;
+ALTER TABLE uploads ADD COLUMN writer_until_ms BIGINT NOT NULL DEFAULT 0;
