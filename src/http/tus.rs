@@ -162,6 +162,11 @@ fn bad_header(e: ProtocolError) -> TusError {
     tus_error(400, e.code, e.message)
 }
 
+/// Microseconds since the Unix epoch, UTC: when a request began (see `settle_upload`).
+fn now_us() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
 fn http_date(ms: i64) -> String {
     chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
         .unwrap_or_default()
@@ -246,7 +251,7 @@ pub async fn create(
     let mut received = 0;
     if header_str(&req, header::CONTENT_TYPE.as_str()) == Some(OFFSET_CONTENT_TYPE) {
         let checksum = parse_checksum(&req)?;
-        received = append(&state, &upload, body, checksum).await?;
+        received = append(&state, now_us(), &upload, body, checksum).await?;
     }
     Ok(tus_response(StatusCode::CREATED)
         .insert_header((header::LOCATION, format!("/files/{id}")))
@@ -257,14 +262,23 @@ pub async fn create(
 
 /// The upload `id` if it exists, is this user's and has not expired.
 async fn owned_upload(state: &AppState, user: &User, id: &str) -> Result<Upload, TusError> {
-    let not_found = || tus_error(404, ErrorCode::NotFound, "no such upload");
-    let id = Uuid::parse_str(id).map_err(|_| not_found())?;
-    let upload = state
-        .store
-        .find_upload(id)
-        .await?
+    let id = parse_id(id)?;
+    owned(state.store.find_upload(id).await?, user)
+}
+
+fn parse_id(id: &str) -> Result<Uuid, TusError> {
+    Uuid::parse_str(id).map_err(|_| no_such_upload())
+}
+
+fn no_such_upload() -> TusError {
+    tus_error(404, ErrorCode::NotFound, "no such upload")
+}
+
+/// What was found, if it is `user`'s and has not expired.
+fn owned(found: Option<Upload>, user: &User) -> Result<Upload, TusError> {
+    let upload = found
         .filter(|u| u.owner == user.id)
-        .ok_or_else(not_found)?;
+        .ok_or_else(no_such_upload)?;
     if upload.sha256.is_none() && upload.expires_ms < peerlink_actors::now_ms() {
         return Err(tus_error(
             410,
@@ -308,6 +322,7 @@ pub async fn patch(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, TusError> {
     check_version(&req)?;
+    let began_us = now_us();
     let user = authenticate(&req, &state).await?;
     if header_str(&req, header::CONTENT_TYPE.as_str()) != Some(OFFSET_CONTENT_TYPE) {
         return Err(tus_error(
@@ -323,7 +338,7 @@ pub async fn patch(
     if offset != upload.received {
         return Err(offset_conflict(offset, upload.received));
     }
-    let received = append(&state, &upload, body, checksum).await?;
+    let received = append(&state, began_us, &upload, body, checksum).await?;
     let mut response = tus_response(StatusCode::NO_CONTENT);
     response.insert_header(("Upload-Offset", received.to_string()));
     if received < upload.length {
@@ -353,12 +368,19 @@ pub async fn terminate(
 
 /// The upload once no request holds a claim to write it, or as far as it has committed
 /// if one still does after [`WRITER_PATIENCE`].
+///
+/// A PATCH the client dropped may not have claimed the upload yet: the upload is settled
+/// first (the moment is recorded), so that such a PATCH can no longer write, and what is
+/// told stays true.
 async fn settled_upload(state: &AppState, user: &User, id: &str) -> Result<Upload, TusError> {
     let deadline = tokio::time::Instant::now() + WRITER_PATIENCE;
     loop {
         let upload = owned_upload(state, user, id).await?;
-        if !upload.writing || tokio::time::Instant::now() >= deadline {
+        if tokio::time::Instant::now() >= deadline {
             return Ok(upload);
+        }
+        if !upload.writing && state.store.settle_upload(upload.id, now_us()).await? {
+            return owned_upload(state, user, id).await;
         }
         tokio::time::sleep(WRITER_POLL).await;
     }
@@ -409,11 +431,12 @@ fn busy() -> TusError {
 /// offset. With a checksum, the bytes count only if the body's digest matches.
 async fn append(
     state: &AppState,
+    began_us: i64,
     upload: &Upload,
     mut body: web::Payload,
     checksum: Option<[u8; 32]>,
 ) -> Result<u64, TusError> {
-    let writer = WriterClaim::take(state, upload).await?;
+    let writer = WriterClaim::take(state, upload, began_us).await?;
     let start = upload.received;
     let mut renewals =
         tokio::time::interval_at(tokio::time::Instant::now() + CLAIM_RENEWAL, CLAIM_RENEWAL);
@@ -498,11 +521,21 @@ struct WriterClaim {
 }
 
 impl WriterClaim {
-    async fn take(state: &AppState, upload: &Upload) -> Result<WriterClaim, TusError> {
+    async fn take(
+        state: &AppState,
+        upload: &Upload,
+        began_us: i64,
+    ) -> Result<WriterClaim, TusError> {
         let writer = format!("{}/{}", state.node.node_id, Uuid::new_v4());
         let claim = state
             .store
-            .claim_upload(upload.id, upload.received, writer.clone(), CLAIM_LEASE)
+            .claim_upload(
+                upload.id,
+                upload.received,
+                began_us,
+                writer.clone(),
+                CLAIM_LEASE,
+            )
             .await?;
         match claim {
             Claim::Granted => Ok(WriterClaim {
@@ -511,6 +544,11 @@ impl WriterClaim {
                 writer,
             }),
             Claim::Busy => Err(busy()),
+            Claim::Overtaken => Err(tus_error(
+                409,
+                ErrorCode::Conflict,
+                "the upload's offset was asked for (HEAD) after this request began; send it again from that offset",
+            )),
             Claim::OffsetIs(received) => Err(offset_conflict(upload.received, received)),
             Claim::Gone => Err(tus_error(404, ErrorCode::NotFound, "no such upload")),
         }

@@ -93,6 +93,7 @@ diesel::table! {
         expires_ms -> BigInt,
         writer -> Nullable<Text>,
         writer_until_ms -> BigInt,
+        settled_us -> BigInt,
     }
 }
 

@@ -48,6 +48,7 @@ type UploadRow = (
     i64,
     Option<String>,
     i64,
+    i64,
 );
 
 fn from_row(row: UploadRow) -> Result<Upload, StoreError> {
@@ -64,6 +65,7 @@ fn from_row(row: UploadRow) -> Result<Upload, StoreError> {
         expires_ms,
         writer,
         writer_until_ms,
+        _settled_us,
     ) = row;
     let corrupt = || StoreError::Unavailable(format!("stored upload {id} is malformed"));
     Ok(Upload {
@@ -106,6 +108,9 @@ pub enum Claim {
     Granted,
     /// Another request, on this node or another, is writing it.
     Busy,
+    /// A HEAD told the upload's offset after this request began: the client has moved on
+    /// (it dropped this request and asked where to go on).
+    Overtaken,
     /// The upload is at this offset, not at the one the request named.
     OffsetIs(u64),
     /// There is no such upload any more.
@@ -184,13 +189,15 @@ impl DbStore {
         })
     }
 
-    /// Makes the request `writer` the upload's only writer until `lease` from now, if the
-    /// upload is at `offset` and nobody holds a live claim on it. One conditional update:
-    /// two requests on two nodes cannot both be granted.
+    /// Makes the request `writer`, which began at `began_us` (microseconds since the epoch),
+    /// the upload's only writer until `lease` from now, if the upload is at `offset`, no
+    /// HEAD told its offset after the request began, and nobody holds a live claim on it.
+    /// One conditional update: two requests on two nodes cannot both be granted.
     pub fn claim_upload(
         &self,
         id: Uuid,
         offset: u64,
+        began_us: i64,
         writer: String,
         lease: Duration,
     ) -> StoreFuture<Claim> {
@@ -199,6 +206,7 @@ impl DbStore {
             let free = uploads::table
                 .filter(uploads::id.eq(id.to_string()))
                 .filter(uploads::received.eq(to_db(offset)))
+                .filter(uploads::settled_us.lt(began_us))
                 .filter(
                     uploads::writer
                         .is_null()
@@ -213,19 +221,41 @@ impl DbStore {
             if granted == 1 {
                 return Ok(Claim::Granted);
             }
-            let found: Option<i64> = with_conn!(conn, |c| uploads::table
+            let found: Option<(i64, i64)> = with_conn!(conn, |c| uploads::table
                 .filter(uploads::id.eq(id.to_string()))
-                .select(uploads::received)
+                .select((uploads::received, uploads::settled_us))
                 .first(c)
                 .optional())
             .map_err(unavailable)?;
             Ok(match found {
                 None => Claim::Gone,
-                Some(received) if received != to_db(offset) => {
+                Some((received, _)) if received != to_db(offset) => {
                     Claim::OffsetIs(u64::try_from(received).unwrap_or(0))
                 }
+                Some((_, settled_us)) if settled_us >= began_us => Claim::Overtaken,
                 Some(_) => Claim::Busy,
             })
+        })
+    }
+
+    /// A HEAD is about to tell the upload's offset: unless a request holds a live claim
+    /// (then `false`: wait for it), the moment `now_us` is recorded, so that no PATCH that
+    /// began before it can claim the upload after it (the nodes' clocks are assumed to
+    /// agree to well within a client's round trip, as NTP keeps them).
+    pub fn settle_upload(&self, id: Uuid, now_us: i64) -> StoreFuture<bool> {
+        self.blocking("settle_upload", move |conn| {
+            let unclaimed = uploads::table
+                .filter(uploads::id.eq(id.to_string()))
+                .filter(
+                    uploads::writer
+                        .is_null()
+                        .or(uploads::writer_until_ms.lt(now_ms())),
+                );
+            let settled = with_conn!(conn, |c| diesel::update(unclaimed)
+                .set(uploads::settled_us.eq(now_us))
+                .execute(c))
+            .map_err(unavailable)?;
+            Ok(settled == 1)
         })
     }
 
@@ -282,6 +312,7 @@ impl DbStore {
                     uploads::expires_ms,
                     uploads::writer,
                     uploads::writer_until_ms,
+                    uploads::settled_us,
                 ))
                 .first(c)
                 .optional())
