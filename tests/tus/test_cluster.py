@@ -12,41 +12,12 @@ from urllib.parse import urlsplit
 
 import requests
 from tusclient import client
-from tusclient.uploader import Uploader
 
-MIB = 1024 * 1024
-TUS = {"Tus-Resumable": "1.0.0"}
-
-
-class Sha256Uploader(Uploader):
-    """tuspy's uploader with sha256 checksums (it sends sha1 by default)."""
-
-    CHECKSUM_ALGORITHM_PAIR = ("sha256", hashlib.sha256)
-
-
-def auth(token):
-    return {"Authorization": f"Bearer {token}"}
+from tus_client import MIB, Sha256Uploader, auth, create, offset_of, patch
 
 
 def sha256(data):
     return hashlib.sha256(data).hexdigest()
-
-
-def create(node, token, length):
-    reply = requests.post(node.url + "/files/", headers={**TUS, **auth(token), "Upload-Length": str(length)}, timeout=10)
-    assert reply.status_code == 201, reply.text
-    return reply.headers["Location"]
-
-
-def offset_of(url, token):
-    reply = requests.head(url, headers={**TUS, **auth(token)}, timeout=10)
-    assert reply.status_code == 200, f"HEAD {url}: {reply.status_code}"
-    return int(reply.headers["Upload-Offset"])
-
-
-def patch(url, token, offset, body):
-    headers = {**TUS, **auth(token), "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"}
-    return requests.patch(url, headers=headers, data=body, timeout=10)
 
 
 def described(node, token, upload_id):
@@ -91,11 +62,17 @@ def test_an_upload_begun_on_one_node_is_finished_on_another_and_shared_from_a_th
     assert info["sha256"] == sha256(data), "the digest kept across two nodes is the file's"
 
 
-def test_two_patches_of_one_upload_on_two_nodes_cannot_both_write(cluster):
+def two_nodes_and_an_upload(cluster, length):
+    """Two nodes, a user, and a new upload of `length` bytes made on the first; returns
+    (first node, second node, token, the upload's path, the same on every node)."""
     first_node, second_node = cluster(2)
     token = first_node.new_user()
+    return first_node, second_node, token, urlsplit(create(first_node, token, length)).path
+
+
+def test_two_patches_of_one_upload_on_two_nodes_cannot_both_write(cluster):
     length = 4 * MIB
-    path = create(first_node, token, length)
+    first_node, second_node, token, path = two_nodes_and_an_upload(cluster, length)
     ours = os.urandom(length)
     theirs = os.urandom(256 * 1024)
 
@@ -147,10 +124,8 @@ def test_two_patches_of_one_upload_on_two_nodes_cannot_both_write(cluster):
 
 
 def test_head_right_after_a_dropped_patch_on_another_node_tells_the_stored_offset(cluster):
-    first_node, second_node = cluster(2)
-    token = first_node.new_user()
     length = 4 * MIB
-    path = create(first_node, token, length)
+    first_node, second_node, token, path = two_nodes_and_an_upload(cluster, length)
     data = os.urandom(length)
 
     # A PATCH that announces the whole body, sends a quarter, and is cut off (RST).
